@@ -1,0 +1,57 @@
+"""Every exception streamer raises on purpose derives from :class:`StreamerError`.
+
+Hierarchy::
+
+    StreamerError
+    ├── ConfigError              a bad option or configuration value, found at start
+    ├── TopologyError            an invalid topology, found at build time
+    ├── SerializationError       bytes that cannot be decoded, or a value that cannot be encoded
+    ├── ProcessingError          a user function raised while processing a record
+    ├── StateError               a state store cannot be opened, read or written
+    └── KafkaHarnessError        the local Kafka broker harness cannot resolve, start or stop a broker
+        └── MissingToolError     java or mvn is not installed
+
+Messages say what went wrong and what to do about it; they never need a stack trace to be
+understood.
+"""
+
+from __future__ import annotations
+
+
+class StreamerError(Exception):
+    """Base class of all errors raised by streamer."""
+
+
+class ConfigError(StreamerError):
+    """A configuration value is missing, malformed or inconsistent."""
+
+
+class TopologyError(StreamerError):
+    """The topology is invalid: a duplicate name, a bad window, non-co-partitioned inputs."""
+
+
+class SerializationError(StreamerError):
+    """A record's key or value cannot be (de)serialised."""
+
+
+class ProcessingError(StreamerError):
+    """A user function raised while processing a record.
+
+    ``step`` names the topology step whose function raised.
+    """
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class StateError(StreamerError):
+    """A state store cannot be opened, read or written."""
+
+
+class KafkaHarnessError(StreamerError):
+    """The local Kafka harness cannot resolve, start or stop a broker."""
+
+
+class MissingToolError(KafkaHarnessError):
+    """A command-line tool the harness needs (java, mvn) is not on PATH."""
