@@ -1,0 +1,114 @@
+"""The bytes-level store contract every state layer implements or wraps.
+
+Stores are stacked, never branched inside one class::
+
+    typed (KeyValueStore / WindowStore / SessionStore)   encode keys and values
+      └── MeteredStore (optional)                        time and count operations
+            └── CachingStore                             hold writes until commit
+                  └── MemoryStore | RocksDBStore         the bytes themselves
+
+Invariants every :class:`BytesStore` keeps:
+
+* Keys and values are ``bytes``; keys are ordered lexicographically by unsigned byte value
+  (``b"" < b"\\x00" < b"a" < b"ab" < b"b" < b"\\xff"``).
+* ``range(start, end)`` is half-open ``[start, end)``; a ``None`` bound is unbounded on that
+  side. ``start >= end`` yields nothing. ``reverse=True`` yields the same entries in
+  descending key order.
+* ``prefix(p)`` yields exactly the keys that start with ``p``, in ascending order
+  (``prefix(b"")`` is everything).
+* ``write_batch`` applies all of its entries or none of them; an entry whose value is
+  ``None`` deletes its key. Later entries for the same key win.
+* An iterator yields each key at most once and in order, even if the store is written while
+  it is open; whether such writes are visible to it is unspecified. Closing the store while
+  an iterator is open is undefined.
+* Every operation on a closed store raises :class:`streamer.errors.StateError`;
+  ``close()`` itself is idempotent.
+* A store is owned by one thread (the stream thread that runs its task); stores are not
+  thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol, runtime_checkable
+
+from streamer.errors import StateError
+
+
+@runtime_checkable
+class BytesStore(Protocol):
+    """An ordered map from ``bytes`` to ``bytes``; see the module docstring for invariants."""
+
+    @property
+    def name(self) -> str:
+        """The store's name, unique within a task; used for its changelog topic and metrics."""
+        ...
+
+    @property
+    def is_open(self) -> bool:
+        """True until :meth:`close` is called."""
+        ...
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored for ``key``, or ``None`` when there is none."""
+        ...
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Store ``value`` for ``key``, replacing any previous value."""
+        ...
+
+    def delete(self, key: bytes) -> None:
+        """Remove ``key``; deleting a missing key is not an error."""
+        ...
+
+    def range(
+        self, start: bytes | None, end: bytes | None, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Entries with ``start <= key < end`` in ascending (or, reversed, descending) order."""
+        ...
+
+    def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries whose key starts with ``prefix``, in ascending key order."""
+        ...
+
+    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Apply all entries atomically, in order; a ``None`` value deletes the key."""
+        ...
+
+    def approximate_size(self) -> int:
+        """An estimate of the bytes the store holds (keys plus values); never negative."""
+        ...
+
+    def flush(self) -> None:
+        """Make everything written so far durable (a no-op for in-memory stores)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources; idempotent."""
+        ...
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key that starts with ``prefix``.
+
+    ``None`` means there is no such key (the prefix is empty or all ``0xff``), so a prefix scan
+    is unbounded above. Trailing ``0xff`` bytes cannot be incremented and are dropped:
+    ``b"a\\xff" -> b"b"``.
+    """
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+def range_is_empty(start: bytes | None, end: bytes | None) -> bool:
+    """True when the half-open range ``[start, end)`` holds no key at all."""
+    return start is not None and end is not None and start >= end
+
+
+def closed_error(name: str) -> StateError:
+    """The error every operation on a closed store raises."""
+    return StateError(f"state store {name!r} is closed; reopen it before reading or writing")
+
+
+__all__ = ["BytesStore", "closed_error", "prefix_upper_bound", "range_is_empty"]
