@@ -106,9 +106,32 @@ def range_is_empty(start: bytes | None, end: bytes | None) -> bool:
     return start is not None and end is not None and start >= end
 
 
+def checked_batch(
+    name: str, entries: Iterable[tuple[bytes, bytes | None]]
+) -> list[tuple[bytes, bytes | None]]:
+    """``entries`` as a list, after checking every entry is ``(bytes, bytes | None)``.
+
+    Raises :class:`~streamer.errors.StateError` before anything is applied, so stores that
+    apply a batch entry by entry stay atomic.
+    """
+    batch = list(entries)
+    for key, value in batch:
+        if not _is_entry(key, value):
+            msg = (
+                f"state store {name!r}: batch entries must be (bytes, bytes | None), "
+                f"got ({type(key).__name__}, {type(value).__name__}); nothing was written"
+            )
+            raise StateError(msg)
+    return batch
+
+
+def _is_entry(key: object, value: object) -> bool:
+    return isinstance(key, bytes) and (value is None or isinstance(value, bytes))
+
+
 def closed_error(name: str) -> StateError:
     """The error every operation on a closed store raises."""
     return StateError(f"state store {name!r} is closed; reopen it before reading or writing")
 
 
-__all__ = ["BytesStore", "closed_error", "prefix_upper_bound", "range_is_empty"]
+__all__ = ["BytesStore", "checked_batch", "closed_error", "prefix_upper_bound", "range_is_empty"]

@@ -33,7 +33,13 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
-from streamer.state.base import BytesStore, closed_error, prefix_upper_bound, range_is_empty
+from streamer.state.base import (
+    BytesStore,
+    checked_batch,
+    closed_error,
+    prefix_upper_bound,
+    range_is_empty,
+)
 
 
 class CachingStore:
@@ -101,7 +107,7 @@ class CachingStore:
 
     def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
         self._check_open()
-        batch = list(entries)  # materialise first: an iterator that raises applies nothing
+        batch = checked_batch(self.name, entries)  # check all first: atomic
         for key, value in batch:
             self._set(key, value)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
-from streamer.errors import StateError
-from streamer.state.base import closed_error, prefix_upper_bound, range_is_empty
+from streamer.state.base import checked_batch, closed_error, prefix_upper_bound, range_is_empty
 
 
 class MemoryStore:
@@ -98,15 +97,7 @@ class MemoryStore:
 
     def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
         self._check_open()
-        # Materialise and check everything first so a bad entry applies nothing.
-        batch = list(entries)
-        for key, value in batch:
-            if not _is_entry(key, value):
-                msg = (
-                    f"state store {self._name!r}: batch entries must be (bytes, bytes | None), "
-                    f"got ({type(key).__name__}, {type(value).__name__}); nothing was written"
-                )
-                raise StateError(msg)
+        batch = checked_batch(self._name, entries)  # check all first: atomic
         for key, value in batch:
             if value is None:
                 self._delete(key)
@@ -130,10 +121,6 @@ class MemoryStore:
     def __repr__(self) -> str:
         state = "open" if self._open else "closed"
         return f"MemoryStore({self._name!r}, {len(self._data)} keys, {state})"
-
-
-def _is_entry(key: object, value: object) -> bool:
-    return isinstance(key, bytes) and (value is None or isinstance(value, bytes))
 
 
 __all__ = ["MemoryStore"]

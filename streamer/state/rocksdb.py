@@ -168,9 +168,12 @@ class RocksDBStore:
 
     def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
         self._check_open()
+        # Materialise first: if the caller's iterable raises, that error propagates as is and
+        # nothing is written.
+        rows = list(entries)
         try:
             batch = WriteBatch(raw_mode=True)
-            for key, value in entries:
+            for key, value in rows:
                 if value is None:
                     batch.delete(key)
                 else:
