@@ -8,7 +8,7 @@ Hierarchy::
     ├── SerializationError       bytes that cannot be decoded, or a value that cannot be encoded
     ├── ProcessingError          a user function raised while processing a record
     ├── StateError               a state store cannot be opened, read or written
-    └── KafkaHarnessError        the local Kafka broker harness cannot resolve, start or stop a broker
+    └── KafkaHarnessError        the local Kafka harness cannot resolve, start or stop a broker
         └── MissingToolError     java or mvn is not installed
 
 Messages say what went wrong and what to do about it; they never need a stack trace to be

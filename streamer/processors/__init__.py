@@ -1,0 +1,1 @@
+"""Processor implementations of the DSL operators: pure logic, no I/O."""

@@ -1,0 +1,408 @@
+"""A task runs one sub-topology for one partition: the compiled pipeline plus its stores.
+
+The Kafka worker and the :class:`~streamer.testing.TopologyTestDriver` both run tasks; they
+differ only in what sits behind :class:`RecordSink` (a producer, or in-memory topics), where
+the bytes stores live, and where the clock comes from.
+
+Per record, in order:
+
+1. decode the key and value with the source's serdes;
+2. pick the event time (the timestamp extractor, else the record timestamp) and advance
+   stream time (the maximum event time seen);
+3. run the pipeline depth-first from the source; sinks encode and send;
+4. fire stream-time punctuators that are due.
+
+A record that fails in step 1 or 3 follows the task's :class:`ErrorPolicy`. Commit is driven
+from outside, in this order: :meth:`Task.flush_changelog` (each dirty store key is sent once
+to its changelog), then the caller commits its output (a Kafka transaction, or nothing in
+the test driver), then :meth:`Task.commit_stores` applies the writes locally. On an aborted
+transaction, :meth:`Task.discard_uncommitted` drops them instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from streamer.errors import ProcessingError, SerializationError, StateError, StreamerError
+from streamer.processors.api import (
+    Headers,
+    Processor,
+    PunctuationType,
+    Punctuator,
+    Record,
+    RecordOrigin,
+    TaskCounters,
+)
+from streamer.processors.stateless import PassThroughProcessor
+from streamer.state import BytesStore, CachingStore, KeyValueStore, SessionStore, WindowStore
+from streamer.topology.graph import Topology
+from streamer.topology.nodes import ProcessorNode, SinkNode, SourceNode, StoreKind, SubTopology
+
+log = logging.getLogger(__name__)
+
+
+class ErrorPolicy(enum.Enum):
+    """What happens to a record that cannot be decoded or processed."""
+
+    FAIL = "fail"
+    """Raise: the worker stops, and offsets are not committed past the record."""
+    SKIP = "skip"
+    """Log it, count it and go on."""
+    DEAD_LETTER = "dead-letter"
+    """Send the raw key, value and headers, with the error, to ``<app_id>-dlq``; go on."""
+
+
+class RecordSink(Protocol):
+    """Where a task's output goes: sink topics, repartition topics, changelogs, the DLQ."""
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        timestamp: int,
+        headers: Headers = (),
+        partition: int | None = None,
+    ) -> None: ...
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+StoreOpener = Callable[[str], BytesStore]
+"""Opens the bytes store of the given store name for this task."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskId:
+    subtopology: int
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.subtopology}_{self.partition}"
+
+
+@dataclass(slots=True)
+class _Punctuation:
+    interval: int
+    kind: PunctuationType
+    callback: Punctuator
+    next_time: int
+
+
+class Task:
+    """One sub-topology on one partition. Not thread-safe: one thread drives it."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        subtopology: SubTopology,
+        partition: int,
+        *,
+        app_id: str,
+        open_store: StoreOpener,
+        sink: RecordSink,
+        clock: Clock,
+        global_stores: Mapping[str, Any] | None = None,
+        error_policy: ErrorPolicy = ErrorPolicy.FAIL,
+    ) -> None:
+        self.id = TaskId(subtopology.id, partition)
+        self.app_id = app_id
+        self.partition = partition
+        self.sink = sink
+        self.clock = clock
+        self.error_policy = error_policy
+        self.dlq_topic = f"{app_id}-dlq"
+        self.stream_time = -1
+        self.counters = TaskCounters()
+        self.origin: RecordOrigin | None = None
+        self._punctuations: list[_Punctuation] = []
+        self._global_stores = dict(global_stores or {})
+        self.caches: dict[str, CachingStore] = {}
+        self.stores: dict[str, Any] = {}
+        self.changelog_topics: dict[str, str] = {}
+        try:
+            for name in subtopology.stores:
+                spec = topology.store(name)
+                cache = CachingStore(open_store(name))
+                self.caches[name] = cache
+                self.stores[name] = _typed_store(spec.kind, cache, spec.key_serde, spec.value_serde)
+                if spec.changelog:
+                    self.changelog_topics[name] = spec.changelog_topic(app_id)
+            self._sources: dict[str, list[tuple[SourceNode, Processor]]] = {}
+            self._contexts: list[_NodeContext] = []
+            self._compile(topology, subtopology)
+        except BaseException:
+            self.close()
+            raise
+
+    # --- compile ------------------------------------------------------------------------------
+
+    def _compile(self, topology: Topology, subtopology: SubTopology) -> None:
+        processors: dict[str, Processor] = {}
+        for name in subtopology.nodes:
+            node = topology.node(name)
+            if isinstance(node, SourceNode):
+                processor: Processor = PassThroughProcessor()
+                for ref in node.topics:
+                    self._sources.setdefault(ref.resolve(self.app_id), []).append((node, processor))
+            elif isinstance(node, SinkNode):
+                processor = _SinkProcessor(node, node.topic.resolve(self.app_id), self.sink)
+            else:
+                processor = node.factory()
+            processors[name] = processor
+        # Children before parents, so a parent's init may already forward safely.
+        for name in reversed(subtopology.nodes):
+            node = topology.node(name)
+            children = {c: processors[c] for c in topology.children(name) if c in processors}
+            allowed = frozenset(node.stores) if isinstance(node, ProcessorNode) else frozenset()
+            context = _NodeContext(self, name, children, allowed)
+            self._contexts.append(context)
+            processors[name].init(context)
+        self._processors = processors
+
+    # --- processing --------------------------------------------------------------------------
+
+    def process(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        timestamp: int,
+        offset: int = -1,
+        headers: Headers = (),
+    ) -> None:
+        """Run one raw record through the pipeline; see the module docstring for the steps."""
+        self.origin = RecordOrigin(topic, self.partition, offset)
+        try:
+            for source, processor in self._sources[topic]:
+                try:
+                    record = Record(
+                        None if key is None else source.key_serde.decode(key),
+                        None if value is None else source.value_serde.decode(value),
+                        timestamp,
+                        headers,
+                    )
+                except SerializationError as exc:
+                    msg = f"cannot decode record at {topic}[{self.partition}]@{offset}: {exc}"
+                    raise SerializationError(msg) from exc
+                if source.timestamp_extractor is not None:
+                    try:
+                        record.timestamp = int(
+                            source.timestamp_extractor(record.key, record.value, timestamp)
+                        )
+                    except Exception as exc:
+                        msg = f"timestamp extractor of {source.name!r} raised {exc!r}"
+                        raise ProcessingError(msg, step=source.name) from exc
+                if record.timestamp < 0:
+                    msg = f"record has a negative timestamp ({record.timestamp})"
+                    raise ProcessingError(msg, step=source.name)
+                if record.timestamp > self.stream_time:
+                    self.stream_time = record.timestamp
+                processor.process(record)
+        except (SerializationError, ProcessingError) as exc:
+            self._handle_error(exc, topic, key, value, offset, headers)
+        finally:
+            self.origin = None
+        self._fire(PunctuationType.STREAM_TIME, self.stream_time)
+
+    def _handle_error(
+        self,
+        exc: SerializationError | ProcessingError,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        offset: int,
+        headers: Headers,
+    ) -> None:
+        where = f"{topic}[{self.partition}]@{offset}"
+        if self.error_policy is ErrorPolicy.FAIL:
+            raise exc
+        if self.error_policy is ErrorPolicy.SKIP:
+            self.counters.add("records-skipped")
+            log.warning("task %s skipped the record at %s: %s", self.id, where, exc)
+            return
+        self.counters.add("records-dead-lettered")
+        log.warning("task %s sent the record at %s to %s: %s", self.id, where, self.dlq_topic, exc)
+        step = exc.step if isinstance(exc, ProcessingError) else "deserialize"
+        dlq_headers = [
+            *headers,
+            ("streamer.error", str(exc).encode()),
+            ("streamer.error.type", type(exc).__name__.encode()),
+            ("streamer.error.step", step.encode()),
+            ("streamer.source.topic", topic.encode()),
+            ("streamer.source.partition", str(self.partition).encode()),
+            ("streamer.source.offset", str(offset).encode()),
+        ]
+        self.sink.send(
+            self.dlq_topic, key, value, timestamp=self.clock.now_ms(), headers=dlq_headers
+        )
+
+    # --- punctuation --------------------------------------------------------------------------
+
+    def schedule(self, interval: int, kind: PunctuationType, callback: Punctuator) -> None:
+        if interval <= 0:
+            msg = f"punctuation interval must be positive, got {interval}"
+            raise StreamerError(msg)
+        start = self.clock.now_ms() if kind is PunctuationType.WALL_CLOCK else self.stream_time
+        self._punctuations.append(_Punctuation(interval, kind, callback, start + interval))
+
+    def punctuate_wall_clock(self) -> None:
+        """Fire the wall-clock punctuators that are due. The runtime calls this every loop."""
+        self._fire(PunctuationType.WALL_CLOCK, self.clock.now_ms())
+
+    def _fire(self, kind: PunctuationType, now: int) -> None:
+        for punctuation in self._punctuations:
+            if punctuation.kind is kind and now >= punctuation.next_time:
+                punctuation.next_time = now + punctuation.interval
+                punctuation.callback(now)
+
+    # --- commit -------------------------------------------------------------------------------
+
+    def flush_changelog(self) -> int:
+        """Send each dirty store key once to its changelog; returns the number sent."""
+        sent = 0
+        now = self.clock.now_ms()
+        for name, cache in self.caches.items():
+            topic = self.changelog_topics.get(name)
+            if topic is None:
+                continue
+            for key, value in cache.dirty_entries():
+                self.sink.send(topic, key, value, timestamp=now, partition=self.partition)
+                sent += 1
+        return sent
+
+    def commit_stores(self) -> None:
+        """Apply this interval's writes to the local stores (after output is committed)."""
+        for cache in self.caches.values():
+            cache.commit()
+
+    def discard_uncommitted(self) -> int:
+        """Drop this interval's store writes (the output was aborted)."""
+        return sum(cache.discard() for cache in self.caches.values())
+
+    def close(self) -> None:
+        """Close processors and stores; uncommitted writes are dropped. Idempotent."""
+        for context in getattr(self, "_contexts", []):
+            try:
+                self._processors[context.step_name].close()
+            except Exception:
+                log.exception("closing step %s of task %s failed", context.step_name, self.id)
+        self._contexts = []
+        for cache in self.caches.values():
+            try:
+                cache.close()
+            except StateError:
+                log.exception("closing a store of task %s failed", self.id)
+
+
+def _typed_store(kind: StoreKind, store: BytesStore, key_serde: Any, value_serde: Any) -> Any:
+    if kind is StoreKind.KEY_VALUE:
+        return KeyValueStore(store, key_serde, value_serde)
+    if kind is StoreKind.WINDOW:
+        return WindowStore(store, key_serde, value_serde)
+    return SessionStore(store, key_serde, value_serde)
+
+
+class _SinkProcessor(Processor):
+    def __init__(self, node: SinkNode, topic: str, sink: RecordSink) -> None:
+        self.topic = topic
+        self.encode_key = node.key_serde.encode
+        self.encode_value = node.value_serde.encode
+        self.sink = sink
+        self.name = node.name
+
+    def process(self, record: Record) -> None:
+        try:
+            key = None if record.key is None else self.encode_key(record.key)
+            value = None if record.value is None else self.encode_value(record.value)
+        except SerializationError as exc:
+            msg = f"cannot encode a record for topic {self.topic!r}: {exc}"
+            raise ProcessingError(msg, step=self.name) from exc
+        self.sink.send(self.topic, key, value, timestamp=record.timestamp, headers=record.headers)
+
+
+class _NodeContext:
+    """The :class:`~streamer.processors.api.ProcessorContext` of one step in one task."""
+
+    __slots__ = ("_allowed", "_child_list", "_children", "_task", "step_name")
+
+    def __init__(
+        self,
+        task: Task,
+        step_name: str,
+        children: dict[str, Processor],
+        allowed_stores: frozenset[str],
+    ) -> None:
+        self._task = task
+        self.step_name = step_name
+        self._children = children
+        self._child_list = tuple(children.items())
+        self._allowed = allowed_stores
+
+    @property
+    def task_id(self) -> str:
+        return str(self._task.id)
+
+    @property
+    def partition(self) -> int:
+        return self._task.partition
+
+    @property
+    def child_names(self) -> tuple[str, ...]:
+        return tuple(self._children)
+
+    @property
+    def stream_time(self) -> int:
+        return self._task.stream_time
+
+    @property
+    def wall_clock_time(self) -> int:
+        return self._task.clock.now_ms()
+
+    @property
+    def origin(self) -> RecordOrigin | None:
+        return self._task.origin
+
+    def forward(self, record: Record, to: str | None = None) -> None:
+        if to is None:
+            targets = self._child_list
+        else:
+            child = self._children.get(to)
+            if child is None:
+                msg = f"step {self.step_name!r} has no child step {to!r}"
+                raise ProcessingError(msg, step=self.step_name)
+            targets = ((to, child),)
+        for name, child in targets:
+            try:
+                child.process(record)
+            except StreamerError:
+                raise
+            except Exception as exc:
+                msg = f"step {name!r} raised {type(exc).__name__}: {exc}"
+                raise ProcessingError(msg, step=name) from exc
+
+    def store(self, name: str) -> Any:
+        if name not in self._allowed:
+            msg = f"step {self.step_name!r} did not declare store {name!r}"
+            raise ProcessingError(msg, step=self.step_name)
+        store = self._task.stores.get(name)
+        if store is None:
+            store = self._task._global_stores.get(name)
+        if store is None:
+            msg = f"store {name!r} is not available to task {self._task.id}"
+            raise StateError(msg)
+        return store
+
+    def schedule(self, interval_ms: int, kind: PunctuationType, callback: Punctuator) -> None:
+        self._task.schedule(interval_ms, kind, callback)
+
+    def count(self, metric: str, amount: int = 1) -> None:
+        self._task.counters.add(metric, amount)
