@@ -214,7 +214,7 @@ class SlidingWindowAggregateProcessor(_WindowedBase):
                 aggregate = self._fold(key, end)
                 self._emit(Record(Windowed(key, end - size, end), aggregate, end))
                 self.pending.delete(key, end)
-        # A record at r is only in windows t <= r + size: all closed once observed > r + size + grace.
+        # A record at r is only in windows t <= r + size; all closed past r + size + grace.
         for key, ts, _ in list(self.records.windows_starting_before(observed_time - size - grace)):
             self.records.delete(key, ts)
 

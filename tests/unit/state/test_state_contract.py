@@ -320,7 +320,8 @@ def _apply(
     name = op[0]
     if name == "put":
         key, value = op[1], op[2]
-        assert isinstance(key, bytes) and isinstance(value, bytes)
+        assert isinstance(key, bytes)
+        assert isinstance(value, bytes)
         cache.put(key, value)
         current[key] = value
     elif name == "delete":
