@@ -94,7 +94,7 @@ class WindowStore(_TimedStore[K, V]):
         lower = layout.window_key(key_bytes, time_from)
         # Every row of this key is the same length, so the smallest row above the window
         # that starts at ``time_to`` is the one for ``time_to`` followed by a zero byte.
-        upper = layout.window_key(key_bytes, time_to)
+        upper = layout.window_key(key_bytes, time_to) + b"\x00"
         return self._fetch_range(self._store.range(lower, upper))
 
     def _fetch_range(self, rows: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[int, V]]:
