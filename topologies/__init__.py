@@ -1,0 +1,1 @@
+"""Example topologies. Fraud detection comes first."""
