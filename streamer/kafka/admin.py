@@ -1,0 +1,212 @@
+"""A small typed wrapper over :class:`confluent_kafka.admin.AdminClient`.
+
+Covers what streamer needs: creating topics idempotently, listing brokers and topics, and
+waiting until a cluster answers metadata requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streamer.errors import StreamerError
+
+log = logging.getLogger(__name__)
+
+
+class KafkaAdminError(StreamerError):
+    """An admin request (create topics, metadata) failed or timed out."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create. ``config`` holds topic-level settings such as ``cleanup.policy``."""
+
+    name: str
+    partitions: int = 1
+    replication_factor: int = 1
+    config: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """Leader and replica placement of one partition, as metadata reports it."""
+
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+class KafkaAdmin:
+    """Admin operations against the cluster at ``bootstrap_servers``.
+
+    ``config`` is passed to librdkafka as is (e.g. security settings).
+    """
+
+    def __init__(self, bootstrap_servers: str, *, config: Mapping[str, Any] | None = None) -> None:
+        conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_servers,
+            # Reconnect quickly to brokers that are starting or restarting.
+            "reconnect.backoff.ms": 50,
+            "reconnect.backoff.max.ms": 500,
+        }
+        conf.update(config or {})
+        self.bootstrap_servers = bootstrap_servers
+        self._client = AdminClient(conf)
+
+    # -- topics -----------------------------------------------------------------------
+    def create_topics(
+        self, specs: Iterable[TopicSpec], *, timeout: float = 30.0, wait: bool = True
+    ) -> None:
+        """Create ``specs``; a topic that already exists counts as created.
+
+        With ``wait`` (the default), returns only once every topic is in the metadata with
+        a leader for each partition, so producers can use it right away.
+        """
+        specs = list(specs)
+        if not specs:
+            return
+        new_topics = [
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                config=dict(s.config),
+            )
+            for s in specs
+        ]
+        futures = self._client.create_topics(
+            new_topics, operation_timeout=timeout, request_timeout=timeout
+        )
+        errors: list[str] = []
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 5)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    log.debug("topic %s already exists", name)
+                    continue
+                errors.append(f"{name}: {err if err is not None else exc}")
+            except Exception as exc:  # futures raise plain exceptions on timeouts
+                errors.append(f"{name}: {exc!r}")
+        if errors:
+            msg = "cannot create topics: " + "; ".join(errors)
+            raise KafkaAdminError(msg)
+        if wait:
+            self.wait_for_topics([s.name for s in specs], timeout=timeout)
+
+    def delete_topics(self, names: Iterable[str], *, timeout: float = 30.0) -> None:
+        """Delete topics; a topic that does not exist counts as deleted."""
+        names = list(names)
+        if not names:
+            return
+        futures = self._client.delete_topics(
+            names, operation_timeout=timeout, request_timeout=timeout
+        )
+        errors: list[str] = []
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 5)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    continue
+                errors.append(f"{name}: {err if err is not None else exc}")
+        if errors:
+            msg = "cannot delete topics: " + "; ".join(errors)
+            raise KafkaAdminError(msg)
+
+    def list_topics(self, *, timeout: float = 10.0, internal: bool = False) -> set[str]:
+        """Names of the topics in the cluster (without ``__``-prefixed ones by default)."""
+        md = self._metadata(timeout=timeout)
+        return {t for t in md.topics if internal or not t.startswith("__")}
+
+    def partitions(self, topic: str, *, timeout: float = 10.0) -> dict[int, PartitionInfo]:
+        """Partition placement of ``topic``; raises KafkaAdminError if it does not exist."""
+        md = self._metadata(topic=topic, timeout=timeout)
+        tmd = md.topics.get(topic)
+        if tmd is None or tmd.error is not None:
+            msg = f"topic {topic!r} is not available: {tmd.error if tmd else 'not found'}"
+            raise KafkaAdminError(msg)
+        return {
+            p.id: PartitionInfo(p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
+            for p in tmd.partitions.values()
+        }
+
+    def wait_for_topics(self, names: Iterable[str], *, timeout: float = 30.0) -> None:
+        """Wait until every topic is in the metadata and each partition has a leader."""
+        pending = set(names)
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self._metadata(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            for name in list(pending):
+                tmd = md.topics.get(name)
+                if (
+                    tmd is not None
+                    and tmd.error is None
+                    and tmd.partitions
+                    and all(p.leader >= 0 for p in tmd.partitions.values())
+                ):
+                    pending.discard(name)
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                msg = f"topics {sorted(pending)} not ready after {timeout:.0f} s"
+                raise KafkaAdminError(msg)
+            time.sleep(0.1)
+
+    # -- brokers ----------------------------------------------------------------------
+    def broker_ids(self, *, timeout: float = 10.0) -> set[int]:
+        """Ids of the brokers that the cluster metadata currently lists."""
+        return set(self._metadata(timeout=timeout).brokers)
+
+    def wait_until_ready(
+        self,
+        expected_brokers: int = 1,
+        timeout: float = 60.0,
+        *,
+        broker_ids: Iterable[int] | None = None,
+    ) -> set[int]:
+        """Wait until metadata lists at least ``expected_brokers`` brokers (and every id
+        in ``broker_ids``, if given). Returns the listed ids; raises KafkaAdminError on
+        timeout."""
+        wanted = set(broker_ids or ())
+        deadline = time.monotonic() + timeout
+        last: str = "no answer yet"
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                ids = self.broker_ids(timeout=max(0.5, min(2.0, remaining)))
+            except KafkaAdminError as exc:
+                last = str(exc)
+            else:
+                if len(ids) >= expected_brokers and wanted <= ids:
+                    return ids
+                last = f"metadata lists brokers {sorted(ids)}"
+            if time.monotonic() >= deadline:
+                want = f"{expected_brokers} broker(s)"
+                if wanted:
+                    want += f" including {sorted(wanted)}"
+                msg = (
+                    f"Kafka at {self.bootstrap_servers} not ready after {timeout:.0f} s: "
+                    f"expected {want}, {last}"
+                )
+                raise KafkaAdminError(msg)
+            time.sleep(0.1)
+
+    # -- internals --------------------------------------------------------------------
+    def _metadata(self, *, topic: str | None = None, timeout: float) -> Any:
+        try:
+            return self._client.list_topics(topic=topic, timeout=timeout)
+        except KafkaException as exc:
+            msg = f"metadata request to {self.bootstrap_servers} failed: {exc}"
+            raise KafkaAdminError(msg) from exc
