@@ -1,0 +1,348 @@
+"""The worker's Kafka clients: a batching group consumer, a restore consumer and a
+(transactional) producer. The only place the runtime touches confluent-kafka.
+
+Partitions are plain ``(topic, partition)`` tuples outside this module. Messages are handed
+over as :class:`Message` objects that expose only what the runtime reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from streamer.errors import StreamerError
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+
+
+class KafkaRuntimeError(StreamerError):
+    """A Kafka client operation failed. ``retriable``/``abortable``/``fatal`` classify it."""
+
+    def __init__(
+        self, message: str, *, fatal: bool = False, abortable: bool = False, retriable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+        self.abortable = abortable
+        self.retriable = retriable
+
+
+def _wrap(exc: KafkaException, what: str) -> KafkaRuntimeError:
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError):
+        return KafkaRuntimeError(
+            f"{what} failed: {error.str()} ({error.name()})",
+            fatal=bool(error.fatal()),
+            abortable=bool(error.txn_requires_abort()),
+            retriable=bool(error.retriable()),
+        )
+    return KafkaRuntimeError(f"{what} failed: {exc}")
+
+
+class Message(Protocol):
+    """What the runtime reads from a consumed record (confluent_kafka.Message fits)."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+    def headers(self) -> Any: ...
+    def error(self) -> KafkaError | None: ...
+
+
+def _tps(partitions: Iterable[TopicPartition]) -> list[TP]:
+    return [(p.topic, p.partition) for p in partitions]
+
+
+class GroupConsumer:
+    """A consumer-group member that hands over batches and reports assignment changes.
+
+    Rebalance callbacks run inside :meth:`consume`, on the caller's thread. ``on_assigned``
+    runs after the partitions are added to the assignment (so they can be paused);
+    ``on_revoked`` runs before they are removed (so work on them can be committed);
+    ``on_lost`` runs when they are already gone.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        on_assigned: Callable[[list[TP]], None],
+        on_revoked: Callable[[list[TP]], None],
+        on_lost: Callable[[list[TP]], None],
+    ) -> None:
+        self._consumer = Consumer(dict(config), logger=logging.getLogger("streamer.librdkafka"))
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+        self._on_lost = on_lost
+
+    def subscribe(self, topics: Sequence[str]) -> None:
+        def assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            consumer.incremental_assign(partitions)
+            self._on_assigned(_tps(partitions))
+
+        def revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            self._on_revoked(_tps(partitions))
+            consumer.incremental_unassign(partitions)
+
+        def lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            self._on_lost(_tps(partitions))
+            consumer.incremental_unassign(partitions)
+
+        self._consumer.subscribe(list(topics), on_assign=assign, on_revoke=revoke, on_lost=lost)
+
+    def consume(self, max_records: int, timeout: float) -> list[Message]:
+        """Up to ``max_records`` records; per-partition errors other than EOF raise."""
+        try:
+            messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
+        except KafkaException as exc:
+            raise _wrap(exc, "consume") from exc
+        good: list[Message] = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                good.append(message)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                if error.fatal():
+                    msg = f"consumer failed: {error.str()}"
+                    raise KafkaRuntimeError(msg, fatal=True)
+                log.warning("consumer error: %s", error.str())
+        return good
+
+    def pause(self, partitions: Iterable[TP]) -> None:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if tps:
+            self._consumer.pause(tps)
+
+    def resume(self, partitions: Iterable[TP]) -> None:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if tps:
+            self._consumer.resume(tps)
+
+    def seek(self, partition: TP, offset: int) -> None:
+        self._consumer.seek(TopicPartition(partition[0], partition[1], offset))
+
+    def committed(self, partitions: Iterable[TP], timeout: float = 30.0) -> dict[TP, int]:
+        """Committed offsets; partitions with none are left out."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if not tps:
+            return {}
+        try:
+            result = self._consumer.committed(tps, timeout=timeout)
+        except KafkaException as exc:
+            raise _wrap(exc, "fetching committed offsets") from exc
+        return {(tp.topic, tp.partition): tp.offset for tp in result if tp.offset >= 0}
+
+    def log_start_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
+        result: dict[TP, int] = {}
+        for topic, partition in partitions:
+            low, _high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            result[(topic, partition)] = low
+        return result
+
+    def commit(self, offsets: Mapping[TP, int]) -> None:
+        """Commit ``offsets`` (next offsets to read) synchronously."""
+        if not offsets:
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self._consumer.commit(offsets=tps, asynchronous=False)
+        except KafkaException as exc:
+            raise _wrap(exc, "offset commit") from exc
+
+    def group_metadata(self) -> Any:
+        return self._consumer.consumer_group_metadata()
+
+    def member_id(self) -> str:
+        return str(self._consumer.memberid() or "")
+
+    def close(self) -> None:
+        """Leave the group (revoke callbacks run first) and close."""
+        self._consumer.close()
+
+
+class RestoreConsumer:
+    """A group-less consumer that reads changelog and global-table partitions by hand."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        conf = dict(config)
+        conf.update({"enable.partition.eof": True, "enable.auto.commit": False})
+        conf.setdefault("group.id", "streamer-restore-unused")
+        self._consumer = Consumer(conf)
+        self._assigned: dict[TP, int] = {}
+
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
+        """High watermarks (the log end, or the last stable offset for read_committed)."""
+        result: dict[TP, int] = {}
+        for topic, partition in partitions:
+            try:
+                _low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout
+                )
+            except KafkaException as exc:
+                raise _wrap(exc, f"reading the end offset of {topic}[{partition}]") from exc
+            result[(topic, partition)] = high
+        return result
+
+    def add(self, partition: TP, offset: int | None) -> None:
+        """Start reading ``partition`` at ``offset`` (None: the beginning)."""
+        start = OFFSET_BEGINNING if offset is None else offset
+        self._consumer.incremental_assign([TopicPartition(partition[0], partition[1], start)])
+        self._assigned[partition] = start
+
+    def remove(self, partitions: Iterable[TP]) -> None:
+        tps = [TopicPartition(t, p) for t, p in partitions if (t, p) in self._assigned]
+        if tps:
+            self._consumer.incremental_unassign(tps)
+        for tp in tps:
+            self._assigned.pop((tp.topic, tp.partition), None)
+
+    @property
+    def assigned(self) -> set[TP]:
+        return set(self._assigned)
+
+    def consume(self, max_records: int, timeout: float) -> tuple[list[Message], set[TP]]:
+        """A batch of records, and the partitions that reported end-of-partition."""
+        if not self._assigned:
+            return [], set()
+        try:
+            messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
+        except KafkaException as exc:
+            raise _wrap(exc, "restore consume") from exc
+        records: list[Message] = []
+        at_end: set[TP] = set()
+        for message in messages:
+            error = message.error()
+            if error is None:
+                records.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                at_end.add((str(message.topic()), int(message.partition() or 0)))
+            else:
+                msg = f"restore consumer error: {error.str()}"
+                raise KafkaRuntimeError(msg, fatal=bool(error.fatal()))
+        return records, at_end
+
+    def position(self, partition: TP) -> int:
+        result = self._consumer.position([TopicPartition(partition[0], partition[1])])
+        return int(result[0].offset)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class OutputProducer:
+    """The worker's producer. Transactional when ``transactional.id`` is configured.
+
+    Delivery reports record the last offset written per partition (used for changelog
+    checkpoints); a failed delivery is kept and raised by :meth:`check_errors`.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._producer = Producer(dict(config), logger=logging.getLogger("streamer.librdkafka"))
+        self.transactional = "transactional.id" in config
+        self.last_offsets: dict[TP, int] = {}
+        self._errors: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, message: Any) -> None:
+        if err is not None:
+            self._errors.append(f"{message.topic()}[{message.partition()}]: {err.str()}")
+            return
+        tp = (message.topic(), message.partition())
+        offset = message.offset()
+        if offset is not None and offset > self.last_offsets.get(tp, -1):
+            self.last_offsets[tp] = offset
+
+    def init_transactions(self, timeout: float = 60.0) -> None:
+        try:
+            self._producer.init_transactions(timeout)
+        except KafkaException as exc:
+            raise _wrap(exc, "init_transactions") from exc
+
+    def begin(self) -> None:
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            raise _wrap(exc, "begin_transaction") from exc
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        timestamp: int,
+        headers: Sequence[tuple[str, bytes | None]] = (),
+        partition: int | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "key": key,
+            "value": value,
+            "timestamp": timestamp,
+            "on_delivery": self._on_delivery,
+        }
+        if headers:
+            kwargs["headers"] = list(headers)
+        if partition is not None:
+            kwargs["partition"] = partition
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                return
+            except BufferError:
+                # The local queue is full: serve delivery reports, then try again.
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                raise _wrap(exc, f"produce to {topic}") from exc
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def commit(self, offsets: Mapping[TP, int], group_metadata: Any, timeout: float = 60.0) -> None:
+        """Add consumer ``offsets`` to the open transaction and commit it."""
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            if tps:
+                self._producer.send_offsets_to_transaction(tps, group_metadata, timeout)
+            self._producer.commit_transaction(timeout)
+        except KafkaException as exc:
+            raise _wrap(exc, "commit_transaction") from exc
+        self.check_errors()
+
+    def abort(self, timeout: float = 60.0) -> None:
+        try:
+            self._producer.abort_transaction(timeout)
+        except KafkaException as exc:
+            raise _wrap(exc, "abort_transaction") from exc
+        self._errors.clear()
+
+    def flush(self, timeout: float = 60.0) -> None:
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            msg = f"{remaining} records were not delivered within {timeout} s"
+            raise KafkaRuntimeError(msg, retriable=True)
+        self.check_errors()
+
+    def check_errors(self) -> None:
+        if self._errors:
+            errors, self._errors = self._errors, []
+            msg = f"{len(errors)} records failed delivery, first: {errors[0]}"
+            raise KafkaRuntimeError(msg, abortable=self.transactional)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.flush(timeout)

@@ -1,0 +1,94 @@
+"""Checks source topics and creates internal topics before a worker starts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from streamer.errors import ConfigError
+from streamer.kafka.admin import KafkaAdmin, TopicSpec
+from streamer.runtime.config import AppConfig
+from streamer.topology.graph import Topology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """Partition counts of every topic the app reads or owns, resolved for one app."""
+
+    partitions: dict[str, int]
+    changelogs: dict[str, int]
+    repartition: dict[str, int]
+
+    def source_topics(self, topology: Topology, prefix: str) -> list[str]:
+        return sorted({ref.resolve(prefix) for ref in topology.source_topics()})
+
+
+def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> TopicLayout:
+    """Check that user topics exist, then create repartition, changelog and DLQ topics.
+
+    Repartition topics get the largest partition count of the user source topics; each
+    changelog gets the partition count of its sub-topology's input, so changelog partition
+    ``p`` belongs to task ``p``. Raises :class:`ConfigError` naming missing input topics.
+    """
+    prefix = config.prefix
+    existing = admin.list_topics()
+    user_sources = sorted(
+        {ref.name for ref in topology.source_topics() if not ref.internal}
+        | {table.topic for table in topology.global_tables}
+    )
+    missing = [t for t in user_sources if t not in existing]
+    if missing:
+        msg = (
+            f"input topics {', '.join(missing)} do not exist on {config.bootstrap_servers}; "
+            "create them first (streamer never creates user topics)"
+        )
+        raise ConfigError(msg)
+    counts = {t: len(admin.partitions(t)) for t in user_sources}
+    stream_sources = [ref.name for ref in topology.source_topics() if not ref.internal]
+    repartition_count = max((counts[t] for t in stream_sources), default=1)
+    repartition = {
+        ref.resolve(prefix): repartition_count
+        for ref in topology.source_topics() | topology.sink_topics()
+        if ref.internal
+    }
+    counts.update(repartition)
+    topology.validate_partitions(counts, prefix)
+    changelogs: dict[str, int] = {}
+    for sub in topology.subtopologies:
+        sub_count = max(counts[ref.resolve(prefix)] for ref in sub.source_topics)
+        for store in sub.stores:
+            spec = topology.store(store)
+            if spec.changelog:
+                changelogs[spec.changelog_topic(prefix)] = sub_count
+    rf = config.internal_replication_factor
+    specs = [
+        TopicSpec(name, partitions=n, replication_factor=rf) for name, n in repartition.items()
+    ]
+    specs += [
+        TopicSpec(
+            name,
+            partitions=n,
+            replication_factor=rf,
+            config={"cleanup.policy": "compact"},
+        )
+        for name, n in changelogs.items()
+    ]
+    specs.append(TopicSpec(config.dlq_topic, partitions=1, replication_factor=rf))
+    admin.create_topics(specs)
+    for name, n in {**repartition, **changelogs}.items():
+        actual = len(admin.partitions(name))
+        if actual != n:
+            msg = (
+                f"internal topic {name} has {actual} partitions but the app needs {n}; "
+                "it was created for a different input layout: reset the app"
+            )
+            raise ConfigError(msg)
+    log.info(
+        "topics ready: %d input, %d repartition, %d changelog",
+        len(user_sources),
+        len(repartition),
+        len(changelogs),
+    )
+    return TopicLayout(partitions=counts, changelogs=changelogs, repartition=repartition)

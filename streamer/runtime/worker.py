@@ -1,0 +1,538 @@
+"""The worker: one process, one consumer-group member, one task per owned partition.
+
+Loop, one iteration at a time on one thread:
+
+1. poll the group consumer for a batch (rebalance callbacks run inside this call);
+2. feed each record to the task that owns its partition;
+3. advance restores and global tables by one batch each (never blocking);
+4. fire wall-clock punctuators;
+5. every ``commit_interval``, commit.
+
+Commit order (see :mod:`streamer.runtime.task`): flush each task's write cache to its
+changelog; then, under exactly-once, add the consumed offsets to the transaction and commit
+it, or under at-least-once, flush the producer and commit offsets synchronously; then apply
+the cached writes to the local stores; then (at-least-once) write checkpoints.
+
+Because local stores only ever receive committed writes, an aborted transaction is undone
+by dropping the write caches, recreating the tasks from their stores and rewinding the
+consumer to the committed offsets: no restore is needed.
+
+Assignment uses Kafka's consumer group protocol (KIP-848) with the broker-side ``range``
+assignor: assignments change incrementally (partitions that stay keep processing through a
+rebalance) and equal partition numbers of co-partitioned topics go to the same member, which
+joins need. ``group_protocol="classic"`` switches to the classic protocol with the
+cooperative-sticky assignor, which does not co-locate partitions across topics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamer.errors import StateError, StreamerError
+from streamer.kafka.admin import KafkaAdmin
+from streamer.kafka.runtime_clients import (
+    TP,
+    GroupConsumer,
+    KafkaRuntimeError,
+    OutputProducer,
+    RestoreConsumer,
+)
+from streamer.processors.api import Headers
+from streamer.runtime.config import AppConfig
+from streamer.runtime.restore import StateRestorer
+from streamer.runtime.task import Task, TaskId
+from streamer.runtime.topics import prepare_topics
+from streamer.state import Checkpoint, KeyValueStore, open_store
+from streamer.topology.graph import Topology
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = ".checkpoint"
+
+
+class _WallClock:
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+
+@dataclass
+class _TaskSlot:
+    """A task and the bookkeeping around it."""
+
+    id: TaskId
+    task: Task
+    directory: Path
+    inputs: set[TP] = field(default_factory=set)
+    restoring: bool = False
+
+
+class _TransactionalSink:
+    """The tasks' RecordSink: opens the transaction on first use under exactly-once."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        timestamp: int,
+        headers: Headers = (),
+        partition: int | None = None,
+    ) -> None:
+        self.worker._ensure_transaction()
+        self.worker.producer.send(
+            topic, key, value, timestamp=timestamp, headers=headers, partition=partition
+        )
+        self.worker.records_out += 1
+
+
+class Worker:
+    """Runs ``topology`` as one member of the group ``config.app_id``. See module docstring."""
+
+    def __init__(
+        self, topology: Topology, config: AppConfig, *, group_protocol: str = "consumer"
+    ) -> None:
+        self.topology = topology
+        self.config = config
+        self.group_protocol = group_protocol
+        self.prefix = config.prefix
+        self.stop_requested = threading.Event()
+        self.clock = _WallClock()
+        self.slots: dict[TaskId, _TaskSlot] = {}
+        self.tp_task: dict[TP, TaskId] = {}
+        self.positions: dict[TP, int] = {}
+        self.committed: dict[TP, int] = {}
+        self.in_transaction = False
+        self.records_in = 0
+        self.records_out = 0
+        self.commits = 0
+        self.aborts = 0
+        self.rebalances = 0
+        self.global_stores: dict[str, KeyValueStore[Any, Any]] = {}
+        self._global_by_topic: dict[str, KeyValueStore[Any, Any]] = {}
+        self._sink = _TransactionalSink(self)
+        self._app_dir = config.state_dir / config.app_id
+        self._changelog_partitions: dict[str, int] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the loop to finish its batch, commit, close and leave (signal-safe)."""
+        self.stop_requested.set()
+
+    def run(self) -> None:
+        """Start, loop until :meth:`request_stop`, then shut down cleanly."""
+        self._start()
+        try:
+            while not self.stop_requested.is_set():
+                self.run_once()
+            self._commit()
+        except BaseException:
+            self._close(clean=False)
+            raise
+        self._close(clean=True)
+
+    def _start(self) -> None:
+        cfg = self.config
+        base = {"bootstrap.servers": cfg.bootstrap_servers}
+        admin = KafkaAdmin(cfg.bootstrap_servers)
+        layout = prepare_topics(self.topology, cfg, admin)
+        self._changelog_partitions = layout.changelogs
+        producer_conf: dict[str, Any] = {
+            **base,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "partitioner": "murmur2_random",
+            "client.id": f"{cfg.app_id}-{cfg.slot}-producer",
+        }
+        if cfg.exactly_once:
+            producer_conf["transactional.id"] = cfg.transactional_id
+            producer_conf["transaction.timeout.ms"] = 60_000
+        producer_conf.update(cfg.producer_config)
+        self.producer = OutputProducer(producer_conf)
+        if cfg.exactly_once:
+            self.producer.init_transactions()
+        restore_conf = {**base, "isolation.level": "read_committed", "fetch.max.bytes": 16 << 20}
+        self.restorer = StateRestorer(RestoreConsumer(restore_conf), batch=cfg.restore_batch)
+        self._start_global_tables(restore_conf)
+        consumer_conf: dict[str, Any] = {
+            **base,
+            "group.id": cfg.app_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "client.id": f"{cfg.app_id}-{cfg.slot}",
+            "max.poll.interval.ms": 300_000,
+        }
+        if self.group_protocol == "consumer":
+            consumer_conf["group.protocol"] = "consumer"
+            consumer_conf["group.remote.assignor"] = "range"
+        else:
+            consumer_conf["partition.assignment.strategy"] = "cooperative-sticky"
+            consumer_conf["session.timeout.ms"] = 10_000
+        if cfg.static_membership:
+            consumer_conf["group.instance.id"] = f"{cfg.app_id}-{cfg.slot}"
+        consumer_conf.update(cfg.consumer_config)
+        self.consumer = GroupConsumer(
+            consumer_conf,
+            on_assigned=self._on_assigned,
+            on_revoked=self._on_revoked,
+            on_lost=self._on_lost,
+        )
+        self.consumer.subscribe(layout.source_topics(self.topology, self.prefix))
+        self._last_commit = time.monotonic()
+        log.info("worker %s of %s started (%s)", cfg.slot, cfg.app_id, cfg.guarantee.value)
+
+    def _start_global_tables(self, conf: dict[str, Any]) -> None:
+        if not self.topology.global_tables:
+            self._global_consumer: RestoreConsumer | None = None
+            return
+        consumer = RestoreConsumer(conf)
+        self._global_consumer = consumer
+        for table in self.topology.global_tables:
+            path = self._app_dir / f"global-{self.config.slot}" / table.name
+            if path.exists():
+                shutil.rmtree(path)
+            store = KeyValueStore(
+                open_store("rocksdb", table.name, path), table.key_serde, table.value_serde
+            )
+            self.global_stores[table.name] = store
+            self._global_by_topic[table.topic] = store
+        admin = KafkaAdmin(self.config.bootstrap_servers)
+        pending: set[TP] = set()
+        for table in self.topology.global_tables:
+            for partition in admin.partitions(table.topic):
+                consumer.add((table.topic, partition), None)
+                pending.add((table.topic, partition))
+        ends = consumer.end_offsets(pending)
+        pending = {tp for tp in pending if ends[tp] > 0}
+        loaded = 0
+        while pending and not self.stop_requested.is_set():
+            loaded += self._poll_global(10_000, 0.2, pending)
+        log.info("global tables loaded: %d records", loaded)
+
+    def _poll_global(self, max_records: int, timeout: float, pending: set[TP] | None) -> int:
+        assert self._global_consumer is not None
+        records, at_end = self._global_consumer.consume(max_records, timeout)
+        for message in records:
+            store = self._global_by_topic[str(message.topic())]
+            key = message.key()
+            if key is None:
+                continue
+            value = message.value()
+            if value is None:
+                store.store.delete(key)
+            else:
+                store.store.put(key, value)
+        if pending is not None:
+            pending -= at_end
+        return len(records)
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """One iteration of the loop; see the module docstring."""
+        cfg = self.config
+        timeout = 0.0 if self.restorer.active else cfg.poll_timeout_ms / 1000
+        messages = self.consumer.consume(cfg.max_batch, timeout)
+        if messages:
+            if cfg.exactly_once:
+                self._ensure_transaction()
+            for message in messages:
+                topic = str(message.topic())
+                partition = int(message.partition() or 0)
+                task_id = self.tp_task.get((topic, partition))
+                if task_id is None:
+                    continue
+                slot = self.slots[task_id]
+                offset = int(message.offset() or 0)
+                slot.task.process(
+                    topic,
+                    message.key(),
+                    message.value(),
+                    timestamp=message.timestamp()[1],
+                    offset=offset,
+                    headers=message.headers() or (),
+                )
+                self.positions[(topic, partition)] = offset + 1
+            self.records_in += len(messages)
+        if self.restorer.active:
+            self.restorer.step(0.05 if not messages else 0.0, self._restored)
+        if self._global_consumer is not None:
+            self._poll_global(1000, 0.0, None)
+        for slot in self.slots.values():
+            if not slot.restoring:
+                slot.task.punctuate_wall_clock()
+        self.producer.poll()
+        if time.monotonic() - self._last_commit >= cfg.commit_interval:
+            self._commit()
+
+    def _ensure_transaction(self) -> None:
+        if self.config.exactly_once and not self.in_transaction:
+            self.producer.begin()
+            self.in_transaction = True
+
+    # --- commit and abort -------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        """Commit in the documented order; an abortable failure rolls back instead."""
+        self._last_commit = time.monotonic()
+        running = [s for s in self.slots.values() if not s.restoring]
+        try:
+            for slot in running:
+                slot.task.flush_changelog()
+            if self.config.exactly_once:
+                if not self.in_transaction:
+                    return
+                self.producer.commit(self.positions, self.consumer.group_metadata())
+                self.in_transaction = False
+            else:
+                self.producer.flush()
+                self.consumer.commit(self.positions)
+        except KafkaRuntimeError as exc:
+            if exc.fatal or not self.config.exactly_once:
+                raise
+            log.warning("commit failed, aborting the transaction: %s", exc)
+            self._abort()
+            return
+        self.committed.update(self.positions)
+        self.positions.clear()
+        for slot in running:
+            slot.task.commit_stores()
+            if not self.config.exactly_once:
+                self._write_checkpoint(slot)
+        self.commits += 1
+
+    def _abort(self) -> None:
+        """Abort the transaction, drop uncommitted state and rewind to committed offsets."""
+        self.aborts += 1
+        if self.in_transaction:
+            try:
+                self.producer.abort()
+            except KafkaRuntimeError as exc:
+                if exc.fatal:
+                    raise
+                log.warning("abort_transaction failed: %s", exc)
+            self.in_transaction = False
+        self.positions.clear()
+        for slot in list(self.slots.values()):
+            slot.task.discard_uncommitted()
+            slot.task.close()
+            slot.task = self._new_task(slot.id, slot.directory)
+        inputs = [tp for slot in self.slots.values() for tp in slot.inputs]
+        committed = self.consumer.committed(inputs)
+        starts = self.consumer.log_start_offsets(inp for inp in inputs if inp not in committed)
+        for tp in inputs:
+            self.consumer.seek(tp, committed.get(tp, starts.get(tp, 0)))
+        log.info("rolled back %d tasks to their committed offsets", len(self.slots))
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def _task_dir(self, task_id: TaskId) -> Path:
+        return self._app_dir / str(task_id)
+
+    def _new_task(self, task_id: TaskId, directory: Path) -> Task:
+        sub = self.topology.subtopologies[task_id.subtopology]
+        return Task(
+            self.topology,
+            sub,
+            task_id.partition,
+            app_id=self.prefix,
+            open_store=lambda name: _open_locked(directory / name, name),
+            sink=self._sink,
+            clock=self.clock,
+            global_stores=self.global_stores,
+            error_policy=self.config.error_policy,
+        )
+
+    def _write_checkpoint(self, slot: _TaskSlot) -> None:
+        offsets: dict[str, int] = {}
+        previous = Checkpoint.load(slot.directory / CHECKPOINT_FILE)
+        for name, topic in slot.task.changelog_topics.items():
+            last = self.producer.last_offsets.get((topic, slot.id.partition))
+            if last is not None:
+                offsets[name] = last + 1
+            elif name in previous:
+                offsets[name] = previous[name]
+        if offsets:
+            Checkpoint.write(slot.directory / CHECKPOINT_FILE, offsets)
+
+    def _open_slot(self, task_id: TaskId) -> _TaskSlot:
+        directory = self._task_dir(task_id)
+        checkpoint_path = directory / CHECKPOINT_FILE
+        checkpoint = Checkpoint.load(checkpoint_path) if checkpoint_path.exists() else {}
+        sub = self.topology.subtopologies[task_id.subtopology]
+        stores_with_changelog = [s for s in sub.stores if self.topology.store(s).changelog]
+        if stores_with_changelog and not checkpoint and directory.exists():
+            # No clean checkpoint: the local state may hold anything. Rebuild it.
+            log.info("task %s: no checkpoint, wiping local state to rebuild it", task_id)
+            shutil.rmtree(directory)
+        if self.config.exactly_once and checkpoint_path.exists():
+            # Under exactly-once the checkpoint is only valid for the clean close that wrote it.
+            checkpoint_path.unlink()
+        directory.mkdir(parents=True, exist_ok=True)
+        task = self._new_task(task_id, directory)
+        slot = _TaskSlot(task_id, task, directory)
+        changelogs = {
+            name: (topic, task_id.partition) for name, topic in task.changelog_topics.items()
+        }
+        if changelogs:
+            ends = self.restorer.end_offsets(list(changelogs.values()))
+            for name, tp in changelogs.items():
+                start = checkpoint.get(name)
+                if start is not None and start >= ends[tp]:
+                    continue
+                if ends[tp] == 0:
+                    continue
+                slot.restoring = True
+                self.restorer.add(str(task_id), tp, task.caches[name].inner, start, ends[tp])
+        return slot
+
+    def _restored(self, task: str) -> None:
+        for slot in self.slots.values():
+            if str(slot.id) == task:
+                slot.restoring = False
+                self.consumer.resume(slot.inputs)
+                log.info("task %s: restored, processing resumes", task)
+
+    def _close_slot(self, slot: _TaskSlot, *, clean: bool) -> None:
+        if slot.restoring:
+            self.restorer.cancel_task(str(slot.id))
+        if clean and not slot.restoring:
+            slot.task.commit_stores()
+            self._write_checkpoint(slot)
+        slot.task.close()
+
+    # --- rebalance callbacks (run inside consumer.consume) ----------------------------------
+
+    def _on_assigned(self, partitions: list[TP]) -> None:
+        self.rebalances += 1
+        new_slots: list[_TaskSlot] = []
+        for tp in partitions:
+            sub = self.topology.subtopology_for(tp[0], self.prefix)
+            if sub is None:
+                continue
+            task_id = TaskId(sub.id, tp[1])
+            slot = self.slots.get(task_id)
+            if slot is None:
+                slot = self._open_slot(task_id)
+                self.slots[task_id] = slot
+                new_slots.append(slot)
+            slot.inputs.add(tp)
+            self.tp_task[tp] = task_id
+            if slot.restoring:
+                self.consumer.pause([tp])
+        self._check_offsets_below_log_start(partitions)
+        log.info(
+            "assigned %d partitions; %d new tasks (%d restoring)",
+            len(partitions),
+            len(new_slots),
+            sum(1 for s in new_slots if s.restoring),
+        )
+
+    def _check_offsets_below_log_start(self, partitions: Iterable[TP]) -> None:
+        partitions = list(partitions)
+        committed = self.consumer.committed(partitions)
+        starts = self.consumer.log_start_offsets(committed)
+        for tp, offset in committed.items():
+            if offset < starts[tp]:
+                log.warning(
+                    "%s[%d]: committed offset %d is below the log start %d; records "
+                    "%d-%d were deleted by retention before being processed. Resuming at "
+                    "the log start.",
+                    tp[0],
+                    tp[1],
+                    offset,
+                    starts[tp],
+                    offset,
+                    starts[tp] - 1,
+                )
+                self.consumer.seek(tp, starts[tp])
+
+    def _on_revoked(self, partitions: list[TP]) -> None:
+        self.rebalances += 1
+        self._commit()
+        self._release(partitions, clean=True)
+
+    def _on_lost(self, partitions: list[TP]) -> None:
+        self.rebalances += 1
+        log.warning("lost %d partitions; dropping uncommitted work", len(partitions))
+        self._abort()
+        self._release(partitions, clean=False)
+
+    def _release(self, partitions: list[TP], *, clean: bool) -> None:
+        for tp in partitions:
+            task_id = self.tp_task.pop(tp, None)
+            self.positions.pop(tp, None)
+            self.committed.pop(tp, None)
+            if task_id is None:
+                continue
+            slot = self.slots[task_id]
+            slot.inputs.discard(tp)
+            if not slot.inputs:
+                self._close_slot(slot, clean=clean)
+                del self.slots[task_id]
+
+    def _close(self, *, clean: bool) -> None:
+        for slot in list(self.slots.values()):
+            try:
+                self._close_slot(slot, clean=clean and not self.in_transaction)
+            except StreamerError:
+                log.exception("closing task %s failed", slot.id)
+        self.slots.clear()
+        self.tp_task.clear()
+        if not clean and self.in_transaction:
+            with contextlib.suppress(KafkaRuntimeError):
+                self.producer.abort()
+            self.in_transaction = False
+        for closer in (self.consumer.close, self.restorer.consumer.close):
+            try:
+                closer()
+            except Exception:
+                log.exception("closing a consumer failed")
+        if self._global_consumer is not None:
+            self._global_consumer.close()
+        for store in self.global_stores.values():
+            store.store.close()
+        try:
+            self.producer.close()
+        except Exception:
+            log.exception("closing the producer failed")
+        log.info(
+            "worker %s stopped: %d records in, %d out, %d commits, %d aborts",
+            self.config.slot,
+            self.records_in,
+            self.records_out,
+            self.commits,
+            self.aborts,
+        )
+
+
+def _open_locked(path: Path, name: str, *, wait: float = 30.0) -> Any:
+    """Open a RocksDB store, waiting while another process still holds its lock.
+
+    During a rebalance the previous owner may still be closing the store. Waiting is bounded:
+    after ``wait`` seconds the error says which directory is held.
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            return open_store("rocksdb", name, path)
+        except StateError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
