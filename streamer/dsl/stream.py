@@ -346,7 +346,7 @@ class Stream:
         key_selector: Callable[[Any, Any], Any] | None = None,
     ) -> Stream:
         """Inner join with a table, a global table (``key_selector`` picks its key), or a
-        stream (``windows`` required)."""
+        stream (``windows`` required). Joined values use the builder's default value serde."""
         return self._join(other, joiner, "inner", name, windows, key_selector)
 
     def left_join(
@@ -395,6 +395,7 @@ class Stream:
                 ),
                 name=name,
                 stores=view.stores(),
+                revalues=True,
             )
         if isinstance(other, Table):
             self._require_copartitioned("a stream-table join")
@@ -407,6 +408,7 @@ class Stream:
                 lambda: StreamTableJoinProcessor(table_view, joiner, left=kind == "left"),
                 name=name,
                 stores=table_view.stores(),
+                revalues=True,
             )
         return self._join_stream(other, joiner, kind, name, windows)
 
@@ -457,4 +459,4 @@ class Stream:
                 )
             )
         node = self.builder.merge_nodes(sides, f"{name}-merge")
-        return Stream(self.builder, node, self.key_serde, self.value_serde)
+        return Stream(self.builder, node, self.key_serde, self.builder.default_value_serde)

@@ -59,17 +59,10 @@ class Table:
         factory: Callable[[], Processor],
         view: TableView | None,
         name: str | None,
-        value_serde: Serde[Any] | None,
+        value_serde: Serde[Any],
     ) -> Table:
         node = self.builder.add_processor(operation, [self.node], factory, name=name)
-        return Table(
-            self.builder,
-            node,
-            view,
-            self.key_serde,
-            value_serde or self.value_serde,
-            windowed=self.windowed,
-        )
+        return Table(self.builder, node, view, self.key_serde, value_serde, windowed=self.windowed)
 
     def map_values(
         self,
@@ -78,17 +71,25 @@ class Table:
         name: str | None = None,
         value_serde: Serde[Any] | None = None,
     ) -> Table:
-        """``fn(value) -> new_value`` for every row; deletions stay deletions."""
+        """``fn(value) -> new_value`` for every row; deletions stay deletions.
+
+        The new values use ``value_serde``, else the builder's default value serde (as for
+        :meth:`Stream.map_values`): the old serde may not fit them.
+        """
         view = None if self._view is None else MappedView(self._view, fn)
         return self._derive(
-            "table-map-values", lambda: TableMapValuesProcessor(fn), view, name, value_serde
+            "table-map-values",
+            lambda: TableMapValuesProcessor(fn),
+            view,
+            name,
+            value_serde or self.builder.default_value_serde,
         )
 
     def filter(self, predicate: Callable[[Any, Any], bool], *, name: str | None = None) -> Table:
         """Rows for which ``predicate(key, value)`` holds; others read as absent."""
         view = None if self._view is None else FilteredView(self._view, predicate)
         return self._derive(
-            "table-filter", lambda: TableFilterProcessor(predicate), view, name, None
+            "table-filter", lambda: TableFilterProcessor(predicate), view, name, self.value_serde
         )
 
     def to_stream(self, *, name: str | None = None) -> Stream:
@@ -99,7 +100,10 @@ class Table:
         return Stream(self.builder, node, self.key_serde, self.value_serde)
 
     def join(self, other: Table, joiner: Callable[[Any, Any], Any], *, name: str) -> Table:
-        """Inner table-table join on the key: a row exists when both sides have one."""
+        """Inner table-table join on the key: a row exists when both sides have one.
+
+        Joined values use the builder's default value serde.
+        """
         return self._join(other, joiner, "inner", name)
 
     def left_join(self, other: Table, joiner: Callable[[Any, Any], Any], *, name: str) -> Table:
@@ -132,7 +136,7 @@ class Table:
         )
         node = self.builder.merge_nodes([left, right], f"{name}-merge")
         view = JoinedView(left_view, right_view, joiner, kind)
-        return Table(self.builder, node, view, self.key_serde, self.value_serde)
+        return Table(self.builder, node, view, self.key_serde, self.builder.default_value_serde)
 
 
 class GlobalTable:
