@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from streamer.errors import StreamerError
 
-COMMAND_MODULES = ("streamer.cli.broker", "streamer.cli.demo")
+COMMAND_MODULES = ("streamer.cli.broker", "streamer.cli.demo", "streamer.cli.run")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,148 @@
+"""Runs a worker group of N processes on this host and restarts crashed ones.
+
+Each child is ``python -m streamer.runtime.child`` with the app configuration and its slot
+(instance number), so a restarted child keeps its ``transactional.id`` and fences its
+zombie. A child that exits non-zero is restarted after an exponential backoff (1 s, 2 s, ...,
+at most 30 s). When a child fails ``max_failures`` times in a row without running for at
+least ``healthy_after`` seconds in between, the supervisor stops the group and exits
+non-zero: a poison record under the ``fail`` policy does not crash-loop forever.
+
+SIGTERM and SIGINT are forwarded to the children, which finish their batch, commit, close
+their stores and leave the group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streamer.runtime.config import AppConfig
+
+log = logging.getLogger(__name__)
+
+
+def config_to_json(config: AppConfig) -> str:
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif hasattr(value, "value"):
+            value = value.value
+        elif f.name.endswith("_config"):
+            value = dict(value)
+        data[f.name] = value
+    return json.dumps(data)
+
+
+def config_from_json(text: str) -> AppConfig:
+    from streamer.runtime.config import Guarantee
+    from streamer.runtime.task import ErrorPolicy
+
+    data = json.loads(text)
+    data["state_dir"] = Path(data["state_dir"])
+    data["guarantee"] = Guarantee(data["guarantee"])
+    data["error_policy"] = ErrorPolicy(data["error_policy"])
+    return AppConfig(**data)
+
+
+@dataclass
+class _Child:
+    instance: int
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    failures: int = 0
+    restart_at: float = 0.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        topology_spec: str,
+        config: AppConfig,
+        *,
+        processes: int,
+        max_failures: int = 5,
+        healthy_after: float = 30.0,
+        group_protocol: str = "consumer",
+    ) -> None:
+        self.topology_spec = topology_spec
+        self.config = config
+        self.children = [_Child(config.instance + i) for i in range(processes)]
+        self.max_failures = max_failures
+        self.healthy_after = healthy_after
+        self.group_protocol = group_protocol
+        self._stopping = False
+
+    def _spawn(self, child: _Child) -> None:
+        config = dataclasses.replace(self.config, instance=child.instance)
+        child.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamer.runtime.child",
+                self.topology_spec,
+                config_to_json(config),
+                self.group_protocol,
+            ]
+        )
+        child.started = time.monotonic()
+        log.info("worker %d started (pid %d)", child.instance, child.process.pid)
+
+    def _signal(self, signum: int, _frame: Any) -> None:
+        self._stopping = True
+        for child in self.children:
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signum)
+
+    def run(self) -> int:
+        """Run until stopped by a signal (exit 0) or until a child keeps failing (exit 1)."""
+        signal.signal(signal.SIGTERM, self._signal)
+        signal.signal(signal.SIGINT, self._signal)
+        for child in self.children:
+            self._spawn(child)
+        exit_code = 0
+        while True:
+            running = 0
+            for child in self.children:
+                if child.process is None:
+                    if not self._stopping and time.monotonic() >= child.restart_at:
+                        self._spawn(child)
+                    running += not self._stopping
+                    continue
+                code = child.process.poll()
+                if code is None:
+                    running += 1
+                    continue
+                child.process = None
+                if self._stopping:
+                    continue
+                lived = time.monotonic() - child.started
+                child.failures = 1 if lived >= self.healthy_after else child.failures + 1
+                log.error(
+                    "worker %d exited with code %d after %.1f s (failure %d of %d)",
+                    child.instance,
+                    code,
+                    lived,
+                    child.failures,
+                    self.max_failures,
+                )
+                if child.failures >= self.max_failures:
+                    log.error("worker %d keeps failing; stopping the group", child.instance)
+                    exit_code = 1
+                    self._signal(signal.SIGTERM, None)
+                    continue
+                backoff = min(30.0, 2.0 ** (child.failures - 1))
+                child.restart_at = time.monotonic() + backoff
+                running += 1
+            if running == 0:
+                return exit_code
+            time.sleep(0.2)
