@@ -226,7 +226,12 @@ class TableFilterProcessor(Processor):
 
 
 class TableJoinProcessor(Processor):
-    """One side of a table-table join: an update on this side is joined with the other view."""
+    """One side of a table-table join: an update on this side is joined with the other view.
+
+    When the join needs a row on the other side (both sides of an inner join, the right side
+    of a left join) and the other side has none, the joined row is absent before and after
+    the update, so nothing is forwarded rather than a tombstone for a row that never existed.
+    """
 
     def __init__(
         self,
@@ -240,6 +245,7 @@ class TableJoinProcessor(Processor):
         self.joiner = joiner
         self.kind = kind
         self.this_is_left = this_is_left
+        self.needs_other = kind == "inner" or (kind == "left" and not this_is_left)
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
@@ -247,6 +253,8 @@ class TableJoinProcessor(Processor):
 
     def process(self, record: Record) -> None:
         other = self.other.get(record.key)
+        if other is None and self.needs_other:
+            return
         if self.this_is_left:
             value = join_values(self.kind, self.joiner, record.value, other)
         else:
