@@ -248,11 +248,20 @@ class Task:
     # --- punctuation --------------------------------------------------------------------------
 
     def schedule(self, interval: int, kind: PunctuationType, callback: Punctuator) -> None:
+        """Call ``callback(now)`` each time the clock reaches the next due time.
+
+        Due times are a grid ``interval`` apart: for stream time, the multiples of ``interval``
+        (the first one above the current stream time); for the wall clock, ``interval`` after
+        now, then every ``interval``. A clock that jumps over several due times fires once.
+        """
         if interval <= 0:
             msg = f"punctuation interval must be positive, got {interval}"
             raise StreamerError(msg)
-        start = self.clock.now_ms() if kind is PunctuationType.WALL_CLOCK else self.stream_time
-        self._punctuations.append(_Punctuation(interval, kind, callback, start + interval))
+        if kind is PunctuationType.WALL_CLOCK:
+            first = self.clock.now_ms() + interval
+        else:
+            first = (max(self.stream_time, 0) // interval + 1) * interval
+        self._punctuations.append(_Punctuation(interval, kind, callback, first))
 
     def punctuate_wall_clock(self) -> None:
         """Fire the wall-clock punctuators that are due. The runtime calls this every loop."""
@@ -261,7 +270,8 @@ class Task:
     def _fire(self, kind: PunctuationType, now: int) -> None:
         for punctuation in self._punctuations:
             if punctuation.kind is kind and now >= punctuation.next_time:
-                punctuation.next_time = now + punctuation.interval
+                missed = (now - punctuation.next_time) // punctuation.interval
+                punctuation.next_time += (missed + 1) * punctuation.interval
                 punctuation.callback(now)
 
     # --- commit -------------------------------------------------------------------------------
