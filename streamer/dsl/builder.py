@@ -105,7 +105,7 @@ class StreamsBuilder:
         detail: str = "",
     ) -> str:
         node = ProcessorNode(
-            name=name or self.generated_name(operation),
+            name=self.generated_name(operation) if name is None else name,
             parents=tuple(parents),
             factory=factory,
             operation=operation,
@@ -162,7 +162,7 @@ class StreamsBuilder:
         ks = key_serde or self.default_key_serde
         vs = value_serde or self.default_value_serde
         source = SourceNode(
-            name=name or self.generated_name("source"),
+            name=self.generated_name("source") if name is None else name,
             topics=tuple(TopicRef(t) for t in topic_list),
             key_serde=ks,
             value_serde=vs,
@@ -185,7 +185,7 @@ class StreamsBuilder:
         """
         from streamer.dsl.table import Table
 
-        store = name or topic
+        store = topic if name is None else name
         ks = key_serde or self.default_key_serde
         vs = value_serde or self.default_value_serde
         source = self.add_node(
@@ -218,7 +218,7 @@ class StreamsBuilder:
         """Reference data: every task can look up any key of the whole topic."""
         from streamer.dsl.table import GlobalTable
 
-        store = name or topic
+        store = topic if name is None else name
         check_name(store)
         if any(g.name == store for g in self._global_tables) or any(
             s.name == store for s in self._stores
@@ -247,7 +247,9 @@ class StreamsBuilder:
                         raise TopologyError(msg)
         children = {p for n in self._nodes for p in n.parents}
         for node in self._nodes:
-            if isinstance(node, SourceNode) and node.name not in children:
+            if not isinstance(node, SourceNode):
+                continue
+            if node.name not in children:
                 msg = f"source {node.name!r} has no downstream step"
                 raise TopologyError(msg)
         nodes = tuple(self._nodes)
@@ -269,7 +271,7 @@ class StreamsBuilder:
     ) -> str:
         return self.add_node(
             SinkNode(
-                name=name or self.generated_name("sink"),
+                name=self.generated_name("sink") if name is None else name,
                 topic=topic,
                 parents=(parent,),
                 key_serde=key_serde,

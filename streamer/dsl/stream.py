@@ -203,7 +203,7 @@ class Stream:
         if not branches:
             msg = "branch() needs at least one named predicate"
             raise TopologyError(msg)
-        base = name or self.builder.generated_name("branch")
+        base = self.builder.generated_name("branch") if name is None else name
         child_names = {b: f"{base}-{b}" for b in branches}
         default_child = f"{base}-{default}" if default is not None else None
         if default is not None and default in branches:
