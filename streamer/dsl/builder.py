@@ -152,7 +152,11 @@ class StreamsBuilder:
         timestamp_extractor: TimestampExtractor | None = None,
         name: str | None = None,
     ) -> Stream:
-        """A stream of the records of one or more topics."""
+        """A stream of the records of one or more topics.
+
+        Each topic is read by one ``stream()`` or ``table()`` only; reuse the returned stream
+        to process it in several ways.
+        """
         from streamer.dsl.stream import Stream
 
         topic_list = [topics] if isinstance(topics, str) else list(topics)
@@ -246,12 +250,21 @@ class StreamsBuilder:
                         msg = f"step {node.name!r} uses store {store!r}, which is not declared"
                         raise TopologyError(msg)
         children = {p for n in self._nodes for p in n.parents}
+        readers: dict[TopicRef, str] = {}
         for node in self._nodes:
             if not isinstance(node, SourceNode):
                 continue
             if node.name not in children:
                 msg = f"source {node.name!r} has no downstream step"
                 raise TopologyError(msg)
+            for topic in node.topics:
+                if topic in readers:
+                    msg = (
+                        f"topic {topic.name!r} is read by both {readers[topic]!r} and "
+                        f"{node.name!r}: read it once and reuse that stream or table"
+                    )
+                    raise TopologyError(msg)
+                readers[topic] = node.name
         nodes = tuple(self._nodes)
         global_names = frozenset(g.name for g in self._global_tables)
         return Topology(
