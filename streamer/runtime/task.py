@@ -333,8 +333,10 @@ class _SinkProcessor(Processor):
         try:
             key = None if record.key is None else self.encode_key(record.key)
             value = None if record.value is None else self.encode_value(record.value)
-        except SerializationError as exc:
-            msg = f"cannot encode a record for topic {self.topic!r}: {exc}"
+        except Exception as exc:
+            # Serdes outside this package may raise anything on a value they cannot encode.
+            reason = str(exc) if isinstance(exc, SerializationError) else repr(exc)
+            msg = f"cannot encode a record for topic {self.topic!r}: {reason}"
             raise ProcessingError(msg, step=self.name) from exc
         self.sink.send(self.topic, key, value, timestamp=record.timestamp, headers=record.headers)
 
