@@ -25,6 +25,12 @@ BASE_BROKER_CONFIG: dict[str, str] = {
     "offsets.topic.num.partitions": "3",
     "transaction.state.log.num.partitions": "3",
     "group.initial.rebalance.delay.ms": "0",
+    # Consumer group protocol (KIP-848): notice a dead member in 10 s, not 45 s, and
+    # heartbeat often, so rebalance and crash tests finish quickly.
+    "group.consumer.min.session.timeout.ms": "6000",
+    "group.consumer.session.timeout.ms": "10000",
+    "group.consumer.min.heartbeat.interval.ms": "500",
+    "group.consumer.heartbeat.interval.ms": "1000",
     "auto.create.topics.enable": "false",
     # A broker otherwise waits (up to 5 min) on SIGTERM to hand over its partitions.
     "controlled.shutdown.enable": "false",
