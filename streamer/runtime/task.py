@@ -414,7 +414,18 @@ class _NodeContext:
         return store
 
     def schedule(self, interval_ms: int, kind: PunctuationType, callback: Punctuator) -> None:
-        self._task.schedule(interval_ms, kind, callback)
+        step = self.step_name
+
+        def punctuate(now: int) -> None:
+            try:
+                callback(now)
+            except StreamerError:
+                raise
+            except Exception as exc:
+                msg = f"a punctuator of step {step!r} raised {type(exc).__name__}: {exc}"
+                raise ProcessingError(msg, step=step) from exc
+
+        self._task.schedule(interval_ms, kind, punctuate)
 
     def count(self, metric: str, amount: int = 1) -> None:
         self._task.counters.add(metric, amount)
