@@ -51,6 +51,8 @@ class StateRestorer:
         self.log_every = log_every
         self._active: dict[TP, _Restoration] = {}
         self._last_log = time.monotonic()
+        self.total_restored = 0
+        """Changelog records applied since this restorer was created."""
 
     @property
     def active(self) -> bool:
@@ -97,6 +99,7 @@ class StateRestorer:
             batches.setdefault(tp, []).append((key, message.value()))
             restoration.position = int(message.offset() or 0) + 1
             restoration.restored += 1
+            self.total_restored += 1
         for tp, entries in batches.items():
             self._active[tp].store.write_batch(entries)
         finished = [tp for tp, r in self._active.items() if r.position >= r.end or tp in at_end]

@@ -463,6 +463,7 @@ class Worker:
 
     def _on_revoked(self, partitions: list[TP]) -> None:
         self.rebalances += 1
+        log.info("revoked %d partitions; committing before releasing them", len(partitions))
         self._commit()
         self._release(partitions, clean=True)
 
