@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +25,18 @@ from streamer.testing.kafka.jars import (
 from streamer.testing.kafka.node import KafkaNode
 
 log = logging.getLogger(__name__)
+
+# Clusters started by this interpreter (not detached): stopped, and their temporary data
+# removed, when it exits.
+_LIVE_CLUSTERS: weakref.WeakSet[LocalKafkaCluster] = weakref.WeakSet()
+
+
+def _stop_live_clusters() -> None:
+    for cluster in list(_LIVE_CLUSTERS):
+        cluster.stop(timeout=0)
+
+
+atexit.register(_stop_live_clusters)
 
 # Per-node settings that make failure detection quick in small test clusters.
 FAST_FAILOVER_CONFIG: dict[str, str] = {
@@ -139,6 +153,8 @@ class LocalKafkaCluster:
                 raise
             break
         self.started_in = time.monotonic() - started
+        if not self.detached:
+            _LIVE_CLUSTERS.add(self)
         log.info("Kafka ready at %s (%.1f s)", self.bootstrap_servers, self.started_in)
         return self
 
@@ -149,6 +165,7 @@ class LocalKafkaCluster:
         data is thrown away are killed at once (a clean shutdown of a KRaft quorum takes
         seconds and buys nothing then).
         """
+        _LIVE_CLUSTERS.discard(self)
         if not self.keep_data:
             self._kill_all()
         for node in self.nodes:
