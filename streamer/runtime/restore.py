@@ -84,8 +84,9 @@ class StateRestorer:
     def pending_tasks(self) -> set[str]:
         return {r.task for r in self._active.values()}
 
-    def step(self, timeout: float, on_task_done: Callable[[str], None]) -> int:
-        """Apply one batch; call ``on_task_done(task)`` for tasks now fully restored."""
+    def step(self, timeout: float, on_task_done: Callable[[str, dict[str, int]], None]) -> int:
+        """Apply one batch; call ``on_task_done(task, positions)`` for tasks now fully
+        restored, with the changelog offset each of its stores now reflects."""
         if not self._active:
             return 0
         records, at_end = self.consumer.consume(self.batch, timeout)
@@ -103,7 +104,7 @@ class StateRestorer:
         for tp, entries in batches.items():
             self._active[tp].store.write_batch(entries)
         finished = [tp for tp, r in self._active.items() if r.position >= r.end or tp in at_end]
-        done_tasks: set[str] = set()
+        done_tasks: dict[str, dict[str, int]] = {}
         for tp in finished:
             restoration = self._active.pop(tp)
             self.consumer.remove([tp])
@@ -113,9 +114,13 @@ class StateRestorer:
                 restoration.store.name,
                 restoration.restored,
             )
-            done_tasks.add(restoration.task)
-        for task in done_tasks - self.pending_tasks():
-            on_task_done(task)
+            done_tasks.setdefault(restoration.task, {})[restoration.store.name] = max(
+                restoration.position, restoration.start or 0
+            )
+        pending = self.pending_tasks()
+        for task, positions in done_tasks.items():
+            if task not in pending:
+                on_task_done(task, positions)
         now = time.monotonic()
         if self._active and now - self._last_log >= self.log_every:
             self._last_log = now

@@ -72,6 +72,8 @@ class _TaskSlot:
     directory: Path
     inputs: set[TP] = field(default_factory=set)
     restoring: bool = False
+    changelog_offsets: dict[str, int] = field(default_factory=dict)
+    """Per store: the next changelog offset its local state does not yet reflect."""
 
 
 class _TransactionalSink:
@@ -124,6 +126,12 @@ class Worker:
         self._sink = _TransactionalSink(self)
         self._app_dir = config.state_dir / config.app_id
         self._changelog_partitions: dict[str, int] = {}
+
+    @property
+    def ready(self) -> bool:
+        """True once the worker owns tasks and none of them is restoring."""
+        slots = list(self.slots.values())
+        return bool(slots) and not any(slot.restoring for slot in slots)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -358,16 +366,13 @@ class Worker:
         )
 
     def _write_checkpoint(self, slot: _TaskSlot) -> None:
-        offsets: dict[str, int] = {}
-        previous = Checkpoint.load(slot.directory / CHECKPOINT_FILE)
+        """Record the changelog offsets the committed local state reflects."""
         for name, topic in slot.task.changelog_topics.items():
             last = self.producer.last_offsets.get((topic, slot.id.partition))
-            if last is not None:
-                offsets[name] = last + 1
-            elif name in previous:
-                offsets[name] = previous[name]
-        if offsets:
-            Checkpoint.write(slot.directory / CHECKPOINT_FILE, offsets)
+            if last is not None and last + 1 > slot.changelog_offsets.get(name, 0):
+                slot.changelog_offsets[name] = last + 1
+        if slot.changelog_offsets:
+            Checkpoint.write(slot.directory / CHECKPOINT_FILE, slot.changelog_offsets)
 
     def _open_slot(self, task_id: TaskId) -> _TaskSlot:
         directory = self._task_dir(task_id)
@@ -384,7 +389,7 @@ class Worker:
             checkpoint_path.unlink()
         directory.mkdir(parents=True, exist_ok=True)
         task = self._new_task(task_id, directory)
-        slot = _TaskSlot(task_id, task, directory)
+        slot = _TaskSlot(task_id, task, directory, changelog_offsets=dict(checkpoint))
         changelogs = {
             name: (topic, task_id.partition) for name, topic in task.changelog_topics.items()
         }
@@ -400,10 +405,11 @@ class Worker:
                 self.restorer.add(str(task_id), tp, task.caches[name].inner, start, ends[tp])
         return slot
 
-    def _restored(self, task: str) -> None:
+    def _restored(self, task: str, positions: dict[str, int]) -> None:
         for slot in self.slots.values():
             if str(slot.id) == task:
                 slot.restoring = False
+                slot.changelog_offsets.update(positions)
                 self.consumer.resume(slot.inputs)
                 log.info("task %s: restored, processing resumes", task)
 
