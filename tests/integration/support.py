@@ -78,7 +78,8 @@ class WorkerProcess:
             text = log_path.read_text(errors="replace") if log_path.exists() else ""
             if re.search(r"assigned [1-9][0-9]* partitions", text):
                 return
-            assert self.process is not None and self.process.poll() is None, text[-2000:]
+            assert self.process is not None
+            assert self.process.poll() is None, f"the worker exited: {text[-2000:]}"
             time.sleep(0.1)
         raise AssertionError(f"worker {self.config.instance} got no partitions in {timeout} s")
 
