@@ -45,6 +45,12 @@ def register(subparsers: Any) -> None:
         help="consumer: KIP-848 with the range assignor (co-partitioned joins); "
         "classic: cooperative-sticky",
     )
+    parser.add_argument(
+        "--max-restarts",
+        type=int,
+        default=5,
+        help="give up (exit 1) when a worker fails this many times in a row (default 5)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -64,5 +70,9 @@ def run(args: argparse.Namespace) -> int:
         print("streamer: error: --processes must be at least 1")
         return 2
     return Supervisor(
-        args.topology, config, processes=args.processes, group_protocol=args.group_protocol
+        args.topology,
+        config,
+        processes=args.processes,
+        group_protocol=args.group_protocol,
+        max_failures=args.max_restarts,
     ).run()
