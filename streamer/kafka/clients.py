@@ -38,8 +38,11 @@ def produce(
     *,
     config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
+    partition: int | None = None,
 ) -> int:
     """Produce ``(key, value)`` pairs with ``acks=all`` and wait for every delivery.
+
+    ``partition`` sends every record to that partition instead of partitioning by key.
 
     Returns the number delivered; raises :class:`KafkaClientError` naming the first failure.
     """
@@ -59,7 +62,12 @@ def produce(
     for key, value in records:
         while True:
             try:
-                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                if partition is None:
+                    producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                else:
+                    producer.produce(
+                        topic, key=key, value=value, partition=partition, on_delivery=on_delivery
+                    )
                 break
             except BufferError:
                 producer.poll(0.1)
