@@ -51,6 +51,8 @@ class StateRestorer:
         self.log_every = log_every
         self._active: dict[TP, _Restoration] = {}
         self._last_log = time.monotonic()
+        self.cancelled = 0
+        """Restorations stopped before they finished (their task was revoked)."""
         self.total_restored = 0
         """Changelog records applied since this restorer was created."""
 
@@ -77,6 +79,9 @@ class StateRestorer:
     def cancel_task(self, task: str) -> None:
         """Stop restoring ``task`` (its partitions were revoked); nothing stays open."""
         gone = [tp for tp, r in self._active.items() if r.task == task]
+        if gone:
+            self.cancelled += len(gone)
+            log.info("task %s: restore stopped, the task moved away", task)
         for tp in gone:
             del self._active[tp]
         self.consumer.remove(gone)

@@ -442,10 +442,11 @@ class Worker:
                 self.consumer.pause([tp])
         self._check_offsets_below_log_start(partitions)
         log.info(
-            "assigned %d partitions; %d new tasks (%d restoring)",
+            "assigned %d partitions; %d new tasks (%d restoring): %s",
             len(partitions),
             len(new_slots),
             sum(1 for s in new_slots if s.restoring),
+            _describe(partitions),
         )
 
     def _check_offsets_below_log_start(self, partitions: Iterable[TP]) -> None:
@@ -469,7 +470,11 @@ class Worker:
 
     def _on_revoked(self, partitions: list[TP]) -> None:
         self.rebalances += 1
-        log.info("revoked %d partitions; committing before releasing them", len(partitions))
+        log.info(
+            "revoked %d partitions; committing before releasing them: %s",
+            len(partitions),
+            _describe(partitions),
+        )
         self._commit()
         self._release(partitions, clean=True)
 
@@ -525,6 +530,12 @@ class Worker:
             self.commits,
             self.aborts,
         )
+
+
+def _describe(partitions: list[TP], limit: int = 20) -> str:
+    names = [f"{t}[{p}]" for t, p in sorted(partitions)]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _open_locked(path: Path, name: str, *, wait: float = 30.0) -> Any:

@@ -74,3 +74,24 @@ def fragile_count() -> Topology:
         .to(sink)
     )
     return builder.build()
+
+
+def regrouped_sum() -> Topology:
+    """Re-keys ``{"n", "group"}`` records by group through a repartition topic and sums ``n``.
+
+    Output per input: ``(group, {"total": running sum, "count": running count})``.
+    """
+    source, sink = _topics()
+    builder = StreamsBuilder()
+
+    def add(key: Any, value: Any, aggregate: Any) -> Any:
+        return {"total": aggregate["total"] + value["n"], "count": aggregate["count"] + 1}
+
+    (
+        builder.stream(source)
+        .group_by(lambda k, v: v["group"], name="by-group")
+        .aggregate(lambda: {"total": 0, "count": 0}, add, name="group-sums")
+        .to_stream()
+        .to(sink)
+    )
+    return builder.build()
