@@ -40,7 +40,10 @@ class _WindowedBase(Processor):
         self.late_branch = late_branch
         self.idle_close_ms = idle_close_ms
         self.observed_time = NO_TIME
-        self._wall_at_last_record = 0
+        # Idle clock: the wall time of the last sign of activity (a record reaching this step,
+        # or stream time moving through records that other steps of the task consumed).
+        self._idle_since = 0
+        self._idle_stream_time = NO_TIME
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
@@ -50,19 +53,30 @@ class _WindowedBase(Processor):
 
     def _advance(self) -> int:
         """Move observed time up to stream time; returns it."""
-        self._wall_at_last_record = self.context.wall_clock_time
         stream_time = self.context.stream_time
+        self._idle_since = self.context.wall_clock_time
+        self._idle_stream_time = stream_time
         if stream_time > self.observed_time:
             self.observed_time = stream_time
         return self.observed_time
 
     def _on_wall_clock(self, now: int) -> None:
         assert self.idle_close_ms is not None
-        idle = now - self._wall_at_last_record
-        if self.observed_time == NO_TIME or idle < self.idle_close_ms:
-            return
-        self.observed_time = max(self.observed_time, self.context.stream_time + idle)
-        self._close_windows(self.observed_time)
+        if self.observed_time == NO_TIME:
+            return  # no record yet, so no window
+        stream_time = self.context.stream_time
+        if stream_time != self._idle_stream_time:
+            # Records this step never saw moved stream time: the task is not idle, but
+            # windows that stream time closed can go now rather than at this step's next record.
+            self._idle_stream_time = stream_time
+            self._idle_since = now
+            target = stream_time
+        else:
+            idle = now - self._idle_since
+            target = stream_time + idle if idle >= self.idle_close_ms else stream_time
+        if target > self.observed_time:
+            self.observed_time = target
+            self._close_windows(target)
 
     def _late(self, record: Record) -> None:
         self.context.count("late-records")
@@ -185,14 +199,15 @@ class SlidingWindowAggregateProcessor(_WindowedBase):
             return
         observed = self._advance()
         grace, size, ts = self.windows.grace, self.windows.size, record.timestamp
+        if observed > ts + size + grace:
+            # Every window that could hold it, those ending in [ts, ts + size], is closed.
+            self._late(record)
+            self._close_windows(observed)
+            return
         own_open = observed <= ts + grace
         later_open = [
             t for t, _ in self.records.fetch_range(key, ts + 1, ts + size) if observed <= t + grace
         ]
-        if not own_open and not later_open:
-            self._late(record)
-            self._close_windows(observed)
-            return
         values = self.records.fetch(key, ts) or []
         values.append(record.value)
         self.records.put(key, ts, values)
@@ -222,8 +237,9 @@ class SlidingWindowAggregateProcessor(_WindowedBase):
 class SessionWindowAggregateProcessor(_WindowedBase):
     """Session windows. Store: a session store keyed by (key, start, end).
 
-    A session closes once observed time passes ``end + grace``; a closed session is final and
-    never merges with a later record, which starts a new session instead.
+    A session closes once observed time passes ``end + gap + grace`` (until then an in-order
+    record could still extend it); a closed session is final and never merges with a later
+    record, which starts a new session instead.
     """
 
     def __init__(
@@ -252,8 +268,8 @@ class SessionWindowAggregateProcessor(_WindowedBase):
             self.context.count("null-key-or-value-skipped")
             return
         observed = self._advance()
-        close_time = observed - self.windows.grace
         ts, gap = record.timestamp, self.windows.gap
+        close_time = observed - self.windows.grace - gap  # sessions ending before are closed
         overlapping = [
             (start, end, value)
             for start, end, value in self.store.find_sessions(key, ts - gap, ts + gap)
@@ -277,7 +293,7 @@ class SessionWindowAggregateProcessor(_WindowedBase):
         self._close_windows(observed)
 
     def _close_windows(self, observed_time: int) -> None:
-        close_time = observed_time - self.windows.grace
+        close_time = observed_time - self.windows.grace - self.windows.gap
         for key, start, end, value in list(self.store.sessions_ending_before(close_time)):
             if self.emit_final:
                 self._emit(Record(Windowed(key, start, end), value, end))

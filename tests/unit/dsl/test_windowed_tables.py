@@ -201,17 +201,12 @@ def test_session_final_emits_the_merged_session_once() -> None:
         run = Run(d)
         assert run("k", 1000) == []
         assert run("k", 1100) == []
-        assert run("k", 1300) == []  # the session ends at 1100: closes once past 1300
-        assert run("k", 1301) == [("k", 1000, 1100, 2, 1100)]
+        assert run("k", 1400) == []  # the session ends at 1100: closes past 1100 + gap + grace
+        assert run("k", 1401) == [("k", 1000, 1100, 2, 1100)]
         assert run("k", 1099) == []  # late: its session is closed
         assert d.counters() == {"late-records": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a session closes at end + grace instead of end + gap + grace, so with a "
-    "grace below the gap, records arriving in order within the gap never merge",
-)
 def test_in_order_records_within_the_gap_form_one_session() -> None:
     with TopologyTestDriver(counting(SessionWindows(gap=100), "update").build()) as d:
         run = Run(d)
