@@ -1,0 +1,1 @@
+"""Benchmarks against a real local Kafka broker. Run: python -m benchmarks.runtime."""
