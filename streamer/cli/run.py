@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         static_membership=args.static_membership,
     )
     if args.processes < 1:
-        print("streamer: error: --processes must be at least 1")
+        print("streamer: error: --processes must be at least 1", file=sys.stderr)
         return 2
     return Supervisor(
         args.topology,

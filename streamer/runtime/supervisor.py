@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamer.errors import ConfigError
 from streamer.runtime.config import AppConfig
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class Supervisor:
     ) -> None:
         self.topology_spec = topology_spec
         self.config = config
+        if processes < 1 or max_failures < 1:
+            msg = f"need at least 1 process and max_failures >= 1, got {processes}, {max_failures}"
+            raise ConfigError(msg)
         self.children = [_Child(config.instance + i) for i in range(processes)]
         self.max_failures = max_failures
         self.healthy_after = healthy_after
@@ -126,6 +130,15 @@ class Supervisor:
                 if self._stopping:
                     continue
                 lived = time.monotonic() - child.started
+                if code == 0:
+                    log.warning(
+                        "worker %d exited on its own after %.1f s; restarting it",
+                        child.instance,
+                        lived,
+                    )
+                    child.restart_at = time.monotonic()
+                    running += 1
+                    continue
                 child.failures = 1 if lived >= self.healthy_after else child.failures + 1
                 log.error(
                     "worker %d exited with code %d after %.1f s (failure %d of %d)",

@@ -224,6 +224,9 @@ class Task:
     ) -> None:
         where = f"{topic}[{self.partition}]@{offset}"
         if self.error_policy is ErrorPolicy.FAIL:
+            if isinstance(exc, ProcessingError) and where not in str(exc):
+                msg = f"{exc} (record at {where})"
+                raise ProcessingError(msg, step=exc.step) from exc
             raise exc
         if self.error_policy is ErrorPolicy.SKIP:
             self.counters.add("records-skipped")

@@ -45,6 +45,14 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
             "create them first (streamer never creates user topics)"
         )
         raise ConfigError(msg)
+    user_sinks = sorted({ref.name for ref in topology.sink_topics() if not ref.internal})
+    missing = [t for t in user_sinks if t not in existing]
+    if missing:
+        msg = (
+            f"output topics {', '.join(missing)} do not exist on {config.bootstrap_servers}; "
+            "create them first (streamer never creates user topics)"
+        )
+        raise ConfigError(msg)
     counts = {t: len(admin.partitions(t)) for t in user_sources}
     stream_sources = [ref.name for ref in topology.source_topics() if not ref.internal]
     repartition_count = max((counts[t] for t in stream_sources), default=1)

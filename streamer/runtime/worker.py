@@ -56,6 +56,10 @@ from streamer.topology.graph import Topology
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = ".checkpoint"
+CHECKPOINT_INTERVAL_S = 30.0
+"""At-least-once: how often a running task writes its checkpoint (and flushes its stores)."""
+MAX_DIRTY_KEYS = 50_000
+"""Commit early once the write caches of this worker hold this many dirty keys."""
 
 
 class _WallClock:
@@ -72,6 +76,7 @@ class _TaskSlot:
     directory: Path
     inputs: set[TP] = field(default_factory=set)
     restoring: bool = False
+    last_checkpoint: float = 0.0
     changelog_offsets: dict[str, int] = field(default_factory=dict)
     """Per store: the next changelog offset its local state does not yet reflect."""
 
@@ -116,6 +121,9 @@ class Worker:
         self.positions: dict[TP, int] = {}
         self.committed: dict[TP, int] = {}
         self.in_transaction = False
+        self._failed = False
+        self._cache_overflow = False
+        """Set once the loop failed: nothing may be committed from then on."""
         self.records_in = 0
         self.records_out = 0
         self.commits = 0
@@ -284,7 +292,10 @@ class Worker:
             if not slot.restoring:
                 slot.task.punctuate_wall_clock()
         self.producer.poll()
-        if time.monotonic() - self._last_commit >= cfg.commit_interval:
+        if messages and not self._cache_overflow:
+            dirty = sum(c.dirty_count for s in self.slots.values() for c in s.task.caches.values())
+            self._cache_overflow = dirty >= MAX_DIRTY_KEYS
+        if self._cache_overflow or time.monotonic() - self._last_commit >= cfg.commit_interval:
             self._commit()
 
     def _ensure_transaction(self) -> None:
@@ -319,9 +330,14 @@ class Worker:
         self.positions.clear()
         for slot in running:
             slot.task.commit_stores()
-            if not self.config.exactly_once:
+            if (
+                not self.config.exactly_once
+                and time.monotonic() - slot.last_checkpoint >= CHECKPOINT_INTERVAL_S
+            ):
                 self._write_checkpoint(slot)
         self.commits += 1
+        if self._cache_overflow:
+            self._cache_overflow = False
 
     def _abort(self) -> None:
         """Abort the transaction, drop uncommitted state and rewind to committed offsets."""
@@ -336,6 +352,8 @@ class Worker:
             self.in_transaction = False
         self.positions.clear()
         for slot in list(self.slots.values()):
+            if slot.restoring:
+                continue  # it processed nothing; the restorer still writes into its stores
             slot.task.discard_uncommitted()
             slot.task.close()
             slot.task = self._new_task(slot.id, slot.directory)
@@ -366,7 +384,14 @@ class Worker:
         )
 
     def _write_checkpoint(self, slot: _TaskSlot) -> None:
-        """Record the changelog offsets the committed local state reflects."""
+        """Record the changelog offsets the committed local state reflects.
+
+        The stores are flushed to disk first, so a checkpoint never claims more than the
+        store holds, even after a power loss.
+        """
+        for cache in slot.task.caches.values():
+            cache.flush()
+        slot.last_checkpoint = time.monotonic()
         for name, topic in slot.task.changelog_topics.items():
             last = self.producer.last_offsets.get((topic, slot.id.partition))
             if last is not None and last + 1 > slot.changelog_offsets.get(name, 0):
@@ -383,7 +408,9 @@ class Worker:
         if stores_with_changelog and not checkpoint and directory.exists():
             # No clean checkpoint: the local state may hold anything. Rebuild it.
             log.info("task %s: no checkpoint, wiping local state to rebuild it", task_id)
-            shutil.rmtree(directory)
+            for store in stores_with_changelog:
+                if (directory / store).exists():
+                    shutil.rmtree(directory / store)
         if self.config.exactly_once and checkpoint_path.exists():
             # Under exactly-once the checkpoint is only valid for the clean close that wrote it.
             checkpoint_path.unlink()
@@ -470,6 +497,9 @@ class Worker:
 
     def _on_revoked(self, partitions: list[TP]) -> None:
         self.rebalances += 1
+        if self._failed:
+            self._release(partitions, clean=False)
+            return
         log.info(
             "revoked %d partitions; committing before releasing them: %s",
             len(partitions),
@@ -498,6 +528,11 @@ class Worker:
                 del self.slots[task_id]
 
     def _close(self, *, clean: bool) -> None:
+        if not clean:
+            # Offsets of records whose state or output was dropped must never be committed,
+            # not even by the revoke callback that consumer.close() triggers.
+            self._failed = True
+            self.positions.clear()
         for slot in list(self.slots.values()):
             try:
                 self._close_slot(slot, clean=clean and not self.in_transaction)
@@ -549,8 +584,8 @@ def _open_locked(path: Path, name: str, *, wait: float = 30.0) -> Any:
     while True:
         try:
             return open_store("rocksdb", name, path)
-        except StateError:
-            if time.monotonic() >= deadline:
+        except StateError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamer.errors import ProcessingError, SerializationError
 from streamer.kafka.clients import produce
+from streamer.runtime.config import Guarantee
 from streamer.runtime.task import ErrorPolicy
 from streamer.serde import JsonSerde, StringSerde
 from streamer.state import Checkpoint, KeyValueStore, RocksDBStore
@@ -206,13 +207,22 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
         consumer.close()
 
 
-@pytest.mark.parametrize("policy", [ErrorPolicy.DEAD_LETTER, ErrorPolicy.SKIP, ErrorPolicy.FAIL])
+@pytest.mark.parametrize(
+    ("policy", "guarantee"),
+    [
+        (ErrorPolicy.DEAD_LETTER, Guarantee.EXACTLY_ONCE),
+        (ErrorPolicy.SKIP, Guarantee.EXACTLY_ONCE),
+        (ErrorPolicy.FAIL, Guarantee.EXACTLY_ONCE),
+        (ErrorPolicy.FAIL, Guarantee.AT_LEAST_ONCE),
+    ],
+)
 def test_poison_records_follow_the_error_policy(
     kafka: KafkaCluster,
     new_topic,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     policy: ErrorPolicy,
+    guarantee: Guarantee,
 ) -> None:
     source, sink = new_topic(partitions=1), new_topic(partitions=1)
     monkeypatch.setenv(apps.INPUT, source)
@@ -222,14 +232,18 @@ def test_poison_records_follow_the_error_policy(
     records.insert(4, (b"k0", b"{not json"))
     records.insert(8, (b"k1", json.dumps({"n": 99, "boom": True}).encode()))
     produce(bootstrap, source, records)
-    config = app_config(bootstrap, tmp_path / "state", error_policy=policy)
+    config = app_config(bootstrap, tmp_path / "state", error_policy=policy, guarantee=guarantee)
     topology = apps.fragile_count()
     if policy is ErrorPolicy.FAIL:
         failure = run_worker_until_failure(topology, config, timeout=60)
         assert isinstance(failure, SerializationError)
         assert f"{source}[0]@4" in str(failure)
-        assert _committed(bootstrap, config.app_id, source) <= 4
-        assert all(decode(v)["n"] < 4 for _p, _o, _k, v in read_to_end(bootstrap, sink))
+        # Nothing is committed past records whose state was dropped with the failure.
+        assert _committed(bootstrap, config.app_id, source) < 0
+        if guarantee is Guarantee.EXACTLY_ONCE:
+            assert read_to_end(bootstrap, sink) == []
+        changelog = f"{config.app_id}-running-count-changelog"
+        assert read_to_end(bootstrap, changelog) == []
         return
     with worker_thread(topology, config) as worker:
         wait_for_count(bootstrap, sink, 10, timeout=60)
