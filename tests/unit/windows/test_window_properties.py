@@ -43,7 +43,7 @@ from window_models import (
 from streamer import HoppingWindows, SessionWindows, SlidingWindows, TumblingWindows
 
 # WINDOW_PROPERTY_EXAMPLES=5000 for a deeper local run.
-EXAMPLES = int(os.environ.get("WINDOW_PROPERTY_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("WINDOW_PROPERTY_EXAMPLES", "250"))
 SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
