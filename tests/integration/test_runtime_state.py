@@ -162,14 +162,17 @@ def test_windowed_count_matches_the_test_driver(
     topology = apps.windowed_count()
     bootstrap = kafka.bootstrap_servers
     # Event times: three keys, 20 s of data, out of order within each second, then a late
-    # record per key and a final record far ahead to close every window.
+    # record per key and a final record far ahead to close every window. Times are recent:
+    # the broker's retention would delete records stamped in 1970 before they are read.
+    base = int(time.time()) * 1000 - 3_600_000
     events: list[tuple[str, int]] = []
     for second in range(20):
         for key in ("a", "b", "c"):
             for offset in (700, 100, 400)[: 1 + (second + len(key)) % 3]:
-                events.append((key, second * 1000 + offset))
-    events += [("a", 500), ("b", 600), ("c", 700)]  # late: their windows closed long ago
-    events += [("a", 60_000), ("b", 60_000), ("c", 60_000)]
+                events.append((key, base + second * 1000 + offset))
+    late = [("a", base + 500), ("b", base + 600), ("c", base + 700)]
+    events += late  # their windows closed long ago
+    events += [(key, base + 60_000) for key in ("a", "b", "c")]
 
     with TopologyTestDriver(topology, app_id="ref") as driver:
         for key, ts in events:
