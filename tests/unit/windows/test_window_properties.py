@@ -10,8 +10,8 @@ and grace) record by record and checks, after every record:
   with its final value and its last timestamp; a far-future record on another key closes the
   rest, so every window is forwarded exactly once;
 
-and at the end, that ``late-records`` counts the model's late records and that no closed
-window is left in the stores.
+and at the end, that exactly the model's late records went to the late topic and were counted
+as ``late-records``, and that no closed window is left in the stores.
 """
 
 from __future__ import annotations
@@ -61,11 +61,11 @@ def flush_arrival(seen: Sequence[Arrival]) -> Arrival:
 
 
 def check_windows(
-    model: WindowModel, windows: Any, stream: list[Event], agg: str, emit: str
+    model: WindowModel, windows: Any, stream: list[Event], agg: str, emit: str, late_topic: bool
 ) -> None:
     seen = arrivals(stream)
     flush = flush_arrival(seen)
-    run = run_driver(windows, stream, agg=agg, emit=emit, flush_ts=flush.ts)
+    run = run_driver(windows, stream, agg=agg, emit=emit, flush_ts=flush.ts, late_topic=late_topic)
     fold = AGGREGATIONS[agg]
     final_values = {
         model.windowed(key, w): fold([b.value for b in model.members(key, w, seen)])
@@ -94,61 +94,70 @@ def check_windows(
         assert len(emitted) == len(set(emitted)), "a window was emitted twice"
         assert set(emitted) == set(final_values)
 
-    assert run.late == sum(model.late(a) for a in seen)
+    late = [(a.key, a.value, a.ts) for a in seen if model.late(a)]
+    assert run.late_records == (late if late_topic else None)
+    assert run.late == len(late)
     assert run.store_keys <= {FLUSH_KEY}, "closed windows left in the store"
 
 
 @SETTINGS
-@given(data=st.data(), size=sizes, grace=graces, agg=aggs, emit=emits)
+@given(data=st.data(), size=sizes, grace=graces, agg=aggs, emit=emits, late_topic=st.booleans())
 def test_tumbling_windows_match_the_model(
-    data: st.DataObject, size: int, grace: int, agg: str, emit: str
+    data: st.DataObject, size: int, grace: int, agg: str, emit: str, late_topic: bool
 ) -> None:
     stream = data.draw(events([grace, size + grace]), label="stream")
     model = FixedModel(size, size, grace)
-    check_windows(model, TumblingWindows(size=size, grace=grace), stream, agg, emit)
+    check_windows(model, TumblingWindows(size=size, grace=grace), stream, agg, emit, late_topic)
 
 
 @SETTINGS
-@given(data=st.data(), size=sizes, grace=graces, agg=aggs, emit=emits)
+@given(data=st.data(), size=sizes, grace=graces, agg=aggs, emit=emits, late_topic=st.booleans())
 def test_hopping_windows_match_the_model(
-    data: st.DataObject, size: int, grace: int, agg: str, emit: str
+    data: st.DataObject, size: int, grace: int, agg: str, emit: str, late_topic: bool
 ) -> None:
     advance = data.draw(st.integers(1, size), label="advance")
     stream = data.draw(events([grace, advance + grace, size + grace]), label="stream")
     model = FixedModel(size, advance, grace)
     windows = HoppingWindows(size=size, advance=advance, grace=grace)
-    check_windows(model, windows, stream, agg, emit)
+    check_windows(model, windows, stream, agg, emit, late_topic)
 
 
 @SETTINGS
-@given(data=st.data(), size=sizes, grace=graces, agg=aggs, emit=emits)
+@given(data=st.data(), size=sizes, grace=graces, agg=aggs, emit=emits, late_topic=st.booleans())
 def test_sliding_windows_match_the_model(
-    data: st.DataObject, size: int, grace: int, agg: str, emit: str
+    data: st.DataObject, size: int, grace: int, agg: str, emit: str, late_topic: bool
 ) -> None:
     stream = data.draw(events([grace, size + grace]), label="stream")
     model = SlidingModel(size, grace)
-    check_windows(model, SlidingWindows(size=size, grace=grace), stream, agg, emit)
+    check_windows(model, SlidingWindows(size=size, grace=grace), stream, agg, emit, late_topic)
 
 
 @SETTINGS
-@given(data=st.data(), gap=st.integers(1, 30), grace=graces, agg=aggs, emit=emits)
+@given(
+    data=st.data(),
+    gap=st.integers(1, 30),
+    grace=graces,
+    agg=aggs,
+    emit=emits,
+    late_topic=st.booleans(),
+)
 def test_session_windows_match_the_model(
-    data: st.DataObject, gap: int, grace: int, agg: str, emit: str
+    data: st.DataObject, gap: int, grace: int, agg: str, emit: str, late_topic: bool
 ) -> None:
     stream = data.draw(events([gap, grace, gap + grace]), label="stream")
     seen = arrivals(stream)
     flush = flush_arrival(seen)
-    run = run_driver(
-        SessionWindows(gap=gap, grace=grace), stream, agg=agg, emit=emit, flush_ts=flush.ts
-    )
+    windows = SessionWindows(gap=gap, grace=grace)
+    run = run_driver(windows, stream, agg=agg, emit=emit, flush_ts=flush.ts, late_topic=late_topic)
     fold = AGGREGATIONS[agg]
     model = SessionModel(gap, grace)
-    late = 0
+    late: list[Event] = []
     last: dict[Any, Any] = {}
     emitted: list[Any] = []
     for i, a in enumerate([*seen, flush]):
         step = model.step(a)
-        late += step.late and a is not flush
+        if step.late and a is not flush:
+            late.append((a.key, a.value, a.ts))
         got = sorted(((r.key, r.value) for r in run.real(i)), key=order)
         if emit == "update":
             expected = []
@@ -176,5 +185,6 @@ def test_session_windows_match_the_model(
     else:
         assert len(emitted) == len(set(emitted)), "a session was emitted twice"
         assert set(emitted) == set(sessions)
-    assert run.late == late
+    assert run.late_records == (late if late_topic else None)
+    assert run.late == len(late)
     assert run.store_keys <= {FLUSH_KEY}, "closed sessions left in the store"

@@ -51,19 +51,16 @@ AGGREGATIONS: dict[str, Callable[[list[int]], int]] = {
 }
 
 
-def aggregate_table(windowed: Any, agg: str, emit: str) -> Any:
+def aggregate_table(windowed: Any, agg: str, emit: str, late_topic: str | None) -> Any:
     """Apply ``agg`` through the DSL: count, aggregate (sum) or reduce (max)."""
+    options = {"name": "agg", "emit": emit, "late_topic": late_topic}
     if agg == "count":
-        return windowed.count(name="agg", emit=emit)
+        return windowed.count(**options)
     if agg == "sum":
         return windowed.aggregate(
-            lambda: 0,
-            lambda _k, v, a: a + v,
-            merger=lambda _k, a, b: a + b,
-            name="agg",
-            emit=emit,
+            lambda: 0, lambda _k, v, a: a + v, merger=lambda _k, a, b: a + b, **options
         )
-    return windowed.reduce(max, name="agg", emit=emit)
+    return windowed.reduce(max, **options)
 
 
 # --- random input --------------------------------------------------------------------------
@@ -97,23 +94,38 @@ class Run:
 
     steps: list[list[TestRecord]]
     late: int
+    late_records: list[Event] | None  # None without a late topic
     store_keys: set[Any] = field(default_factory=set)
 
     def real(self, step: int) -> list[TestRecord]:
         return [r for r in self.steps[step] if r.key.key != FLUSH_KEY]
 
 
-def run_driver(windows: Any, stream: Sequence[Event], *, agg: str, emit: str, flush_ts: int) -> Run:
-    """Pipe ``stream`` record by record, then one far-future record on another key."""
+def run_driver(
+    windows: Any,
+    stream: Sequence[Event],
+    *,
+    agg: str,
+    emit: str,
+    flush_ts: int,
+    late_topic: bool,
+) -> Run:
+    """Pipe ``stream`` record by record, then one far-future record on another key. With
+    ``late_topic``, late records go to the topic "late"."""
     builder = StreamsBuilder()
     windowed = builder.stream("in").group_by_key().windowed_by(windows)
-    aggregate_table(windowed, agg, emit).to_stream().to("out")
+    aggregate_table(windowed, agg, emit, "late" if late_topic else None).to_stream().to("out")
     steps: list[list[TestRecord]] = []
     with TopologyTestDriver(builder.build()) as driver:
         for key, value, ts in [*stream, (FLUSH_KEY, 0, flush_ts)]:
             driver.pipe("in", key, value, timestamp=ts)
             steps.append(driver.read_output("out"))
         late = driver.counters().get("late-records", 0)
+        late_records = (
+            [(r.key, r.value, r.timestamp) for r in driver.read_output("late")]
+            if late_topic
+            else None
+        )
         store_keys: set[Any] = set()
         for name in ("agg", "agg-records", "agg-pending"):
             try:
@@ -121,7 +133,7 @@ def run_driver(windows: Any, stream: Sequence[Event], *, agg: str, emit: str, fl
             except Exception:
                 continue
             store_keys |= {row[0] for row in store.all()}
-    return Run(steps, late, store_keys)
+    return Run(steps, late, late_records, store_keys)
 
 
 # --- window models ---------------------------------------------------------------------------
