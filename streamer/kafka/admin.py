@@ -12,8 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    OffsetSpec,
+)
 from confluent_kafka.cimpl import NewTopic
 
 from streamer.errors import StreamerError
@@ -163,6 +171,32 @@ class KafkaAdmin:
                 msg = f"topics {sorted(pending)} not ready after {timeout:.0f} s"
                 raise KafkaAdminError(msg)
             time.sleep(0.1)
+
+    # -- offsets ----------------------------------------------------------------------
+    def end_offsets(self, topic: str, *, timeout: float = 10.0) -> dict[int, int]:
+        """Per partition of ``topic``: the offset the next record will get."""
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        request = {TopicPartition(topic, p): latest for p in self.partitions(topic)}
+        futures = self._client.list_offsets(request, request_timeout=timeout)
+        try:
+            return {tp.partition: f.result(timeout=timeout).offset for tp, f in futures.items()}
+        except Exception as exc:  # futures raise plain exceptions on timeouts
+            msg = f"cannot list the end offsets of {topic!r}: {exc}"
+            raise KafkaAdminError(msg) from exc
+
+    def group_offsets(self, group: str, topic: str, *, timeout: float = 10.0) -> dict[int, int]:
+        """Per partition of ``topic``: the offset ``group`` committed (partitions without a
+        committed offset are left out)."""
+        partitions = [TopicPartition(topic, p) for p in self.partitions(topic)]
+        futures = self._client.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=timeout
+        )
+        try:
+            result = futures[group].result(timeout=timeout)
+        except Exception as exc:
+            msg = f"cannot list the offsets of group {group!r}: {exc}"
+            raise KafkaAdminError(msg) from exc
+        return {tp.partition: tp.offset for tp in result.topic_partitions or () if tp.offset >= 0}
 
     # -- brokers ----------------------------------------------------------------------
     def broker_ids(self, *, timeout: float = 10.0) -> set[int]:

@@ -6,12 +6,21 @@ runtime has its own batched, transactional client loop.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from streamer.errors import StreamerError
 
@@ -80,6 +89,148 @@ def produce(
         msg = f"{remaining} records to {topic!r} were not delivered within {timeout} s"
         raise KafkaClientError(msg)
     return delivered
+
+
+def produce_paced(
+    bootstrap_servers: str,
+    topic: str,
+    records: Iterable[tuple[int | None, bytes | None, bytes | None]],
+    *,
+    config: Mapping[str, Any] | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    progress_interval: float = 0.5,
+    timeout: float = 30.0,
+) -> int:
+    """Produce ``(due_ms, key, value)`` records in order, none before its due time.
+
+    ``due_ms`` is a wall-clock time in ms since the epoch (None: at once), so records whose
+    due times are their event times go out in real time and the rate is theirs. A producer
+    that falls behind sends at once until it catches up. ``on_progress(sent)`` is called
+    about every ``progress_interval`` seconds and once at the end; setting ``stop`` ends
+    early. Returns the number delivered; raises :class:`KafkaClientError` on failures.
+    """
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "acks": "all",
+            "linger.ms": 5,
+            **dict(config or {}),
+        }
+    )
+    errors: list[str] = []
+    delivered = 0
+    sent = 0
+
+    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+        nonlocal delivered
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered += 1
+
+    next_progress = time.monotonic() + progress_interval
+    for due_ms, key, value in records:
+        if stop is not None and stop.is_set():
+            break
+        if due_ms is not None:
+            while (wait := due_ms / 1000 - time.time()) > 0:
+                if stop is not None and stop.is_set():
+                    break
+                producer.poll(min(wait, 0.05))
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        sent += 1
+        producer.poll(0)
+        if errors:
+            break
+        if on_progress is not None and time.monotonic() >= next_progress:
+            next_progress = time.monotonic() + progress_interval
+            on_progress(sent)
+    remaining = producer.flush(timeout)
+    if on_progress is not None:
+        on_progress(sent)
+    if errors:
+        msg = f"producing to {topic!r} failed: {errors[0]} ({len(errors)} records failed)"
+        raise KafkaClientError(msg)
+    if remaining:
+        msg = f"{remaining} records to {topic!r} were not delivered within {timeout} s"
+        raise KafkaClientError(msg)
+    return delivered
+
+
+class TopicTail:
+    """Follows every partition of ``topic`` from its first record, reading committed
+    records only (``read_committed``), without joining a consumer group.
+
+    Partitions added to the topic after construction are not followed.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.topic = topic
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": f"streamer-tail-{uuid.uuid4().hex[:12]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                **dict(config or {}),
+            }
+        )
+        try:
+            metadata = self._consumer.list_topics(topic, timeout=timeout)
+            info = metadata.topics.get(topic)
+            if info is None or info.error is not None or not info.partitions:
+                msg = f"topic {topic!r} is not available: {info.error if info else 'not found'}"
+                raise KafkaClientError(msg)
+            self._consumer.assign(
+                [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(info.partitions)]
+            )
+        except BaseException:
+            self._consumer.close()
+            raise
+
+    def poll(self, max_records: int = 1000, timeout: float = 0.1) -> list[ConsumedRecord]:
+        """The records that arrived, up to ``max_records``; waits at most ``timeout`` for the
+        first one and returns as soon as it is there."""
+        out: list[ConsumedRecord] = []
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return out
+        more = (
+            self._consumer.consume(num_messages=max_records - 1, timeout=0)
+            if max_records > 1
+            else []
+        )
+        for message in [first, *more]:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                msg = f"reading {self.topic!r} failed: {error.str()}"
+                raise KafkaClientError(msg)
+            out.append(_to_record(message))
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> TopicTail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def consume(
