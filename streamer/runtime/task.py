@@ -225,8 +225,7 @@ class Task:
         where = f"{topic}[{self.partition}]@{offset}"
         if self.error_policy is ErrorPolicy.FAIL:
             if isinstance(exc, ProcessingError) and where not in str(exc):
-                msg = f"{exc} (record at {where})"
-                raise ProcessingError(msg, step=exc.step) from exc
+                exc.args = (f"{exc} (record at {where})",)
             raise exc
         if self.error_policy is ErrorPolicy.SKIP:
             self.counters.add("records-skipped")

@@ -45,7 +45,9 @@ def test_fail_policy_raises_on_a_failing_user_function_naming_the_step() -> None
     with TopologyTestDriver(inverse_topology().build()) as d:
         with pytest.raises(ProcessingError) as info:
             d.pipe("in", "c", {"x": 0}, timestamp=3)
-        assert str(info.value) == "step 'invert' raised ZeroDivisionError: division by zero"
+        assert str(info.value) == (
+            "step 'invert' raised ZeroDivisionError: division by zero (record at in[0]@0)"
+        )
         assert info.value.step == "invert"
         assert isinstance(info.value.__cause__, ZeroDivisionError)
         assert d.read_values("out") == []
