@@ -3,8 +3,9 @@
 The first rule of the fraud-detection topology. Input: JSON card transactions keyed by card
 id, with event time in ``ts`` (ms). Output: one alert per transaction that takes its card
 over ``max_transactions`` within ``window_ms`` (a sliding window ending at that
-transaction). Late transactions (beyond ``grace_ms``) go to a side topic instead of being
-silently dropped.
+transaction). Late transactions (older than every window that could still count them:
+stream time past ``ts + window_ms + grace_ms``) go to a side topic instead of being silently
+dropped.
 """
 
 from __future__ import annotations
