@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -52,11 +52,15 @@ def _wrap(exc: KafkaException, what: str) -> KafkaRuntimeError:
 
 
 class Message(Protocol):
-    """What the runtime reads from a consumed record (confluent_kafka.Message fits)."""
+    """What the runtime reads from a consumed record without an error.
 
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
+    confluent_kafka.Message fits; its topic, partition and offset are only None on error
+    events, which the consumers below never hand over.
+    """
+
+    def topic(self) -> str: ...
+    def partition(self) -> int: ...
+    def offset(self) -> int: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
     def timestamp(self) -> tuple[int, int]: ...
@@ -115,7 +119,7 @@ class GroupConsumer:
         for message in messages:
             error = message.error()
             if error is None:
-                good.append(message)
+                good.append(cast(Message, message))
             elif error.code() != KafkaError._PARTITION_EOF:
                 if error.fatal():
                     msg = f"consumer failed: {error.str()}"
@@ -230,7 +234,7 @@ class RestoreConsumer:
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(message)
+                records.append(cast(Message, message))
             elif error.code() == KafkaError._PARTITION_EOF:
                 at_end.add((str(message.topic()), int(message.partition() or 0)))
             else:
@@ -249,24 +253,23 @@ class RestoreConsumer:
 class OutputProducer:
     """The worker's producer. Transactional when ``transactional.id`` is configured.
 
-    Delivery reports record the last offset written per partition (used for changelog
-    checkpoints); a failed delivery is kept and raised by :meth:`check_errors`.
+    Only failed deliveries are reported back (``delivery.report.only.error``), so a
+    successful record costs no Python callback; failures are kept and raised by
+    :meth:`check_errors` at the next flush or commit.
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self._producer = Producer(dict(config), logger=logging.getLogger("streamer.librdkafka"))
+        conf = dict(config)
+        conf["delivery.report.only.error"] = True
+        conf["on_delivery"] = self._on_delivery
+        self._producer = Producer(conf, logger=logging.getLogger("streamer.librdkafka"))
+        self._produce = self._producer.produce
         self.transactional = "transactional.id" in config
-        self.last_offsets: dict[TP, int] = {}
         self._errors: list[str] = []
 
     def _on_delivery(self, err: KafkaError | None, message: Any) -> None:
         if err is not None:
             self._errors.append(f"{message.topic()}[{message.partition()}]: {err.str()}")
-            return
-        tp = (message.topic(), message.partition())
-        offset = message.offset()
-        if offset is not None and offset > self.last_offsets.get(tp, -1):
-            self.last_offsets[tp] = offset
 
     def init_transactions(self, timeout: float = 60.0) -> None:
         try:
@@ -285,24 +288,24 @@ class OutputProducer:
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        *,
         timestamp: int,
         headers: Sequence[tuple[str, bytes | None]] = (),
         partition: int | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {
-            "key": key,
-            "value": value,
-            "timestamp": timestamp,
-            "on_delivery": self._on_delivery,
-        }
-        if headers:
-            kwargs["headers"] = list(headers)
-        if partition is not None:
-            kwargs["partition"] = partition
+        """Queue one record; a full local queue is drained (poll) and retried, never dropped."""
         while True:
             try:
-                self._producer.produce(topic, **kwargs)
+                if partition is None:
+                    if headers:
+                        self._produce(topic, value, key, timestamp=timestamp, headers=list(headers))
+                    else:
+                        self._produce(topic, value, key, timestamp=timestamp)
+                elif headers:
+                    self._produce(
+                        topic, value, key, partition, timestamp=timestamp, headers=list(headers)
+                    )
+                else:
+                    self._produce(topic, value, key, partition, timestamp=timestamp)
                 return
             except BufferError:
                 # The local queue is full: serve delivery reports, then try again.

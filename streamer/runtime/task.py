@@ -121,7 +121,9 @@ class Task:
         self.dlq_topic = f"{app_id}-dlq"
         self.stream_time = -1
         self.counters = TaskCounters()
-        self.origin: RecordOrigin | None = None
+        self._origin_topic: str | None = None
+        self._origin_offset = -1
+        self._stream_punctuations = False
         self._punctuations: list[_Punctuation] = []
         self._global_stores = dict(global_stores or {})
         self.caches: dict[str, CachingStore] = {}
@@ -169,18 +171,25 @@ class Task:
 
     # --- processing --------------------------------------------------------------------------
 
+    @property
+    def origin(self) -> RecordOrigin | None:
+        """Where the record being processed came from; None between records."""
+        if self._origin_topic is None:
+            return None
+        return RecordOrigin(self._origin_topic, self.partition, self._origin_offset)
+
     def process(
         self,
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        *,
         timestamp: int,
         offset: int = -1,
         headers: Headers = (),
     ) -> None:
         """Run one raw record through the pipeline; see the module docstring for the steps."""
-        self.origin = RecordOrigin(topic, self.partition, offset)
+        self._origin_topic = topic
+        self._origin_offset = offset
         try:
             for source, processor in self._sources[topic]:
                 try:
@@ -210,8 +219,9 @@ class Task:
         except (SerializationError, ProcessingError) as exc:
             self._handle_error(exc, topic, key, value, offset, headers)
         finally:
-            self.origin = None
-        self._fire(PunctuationType.STREAM_TIME, self.stream_time)
+            self._origin_topic = None
+        if self._stream_punctuations:
+            self._fire(PunctuationType.STREAM_TIME, self.stream_time)
 
     def _handle_error(
         self,
@@ -263,6 +273,7 @@ class Task:
             first = self.clock.now_ms() + interval
         else:
             first = (max(self.stream_time, 0) // interval + 1) * interval
+            self._stream_punctuations = True
         self._punctuations.append(_Punctuation(interval, kind, callback, first))
 
     def punctuate_wall_clock(self) -> None:

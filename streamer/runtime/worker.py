@@ -42,6 +42,7 @@ from streamer.kafka.runtime_clients import (
     TP,
     GroupConsumer,
     KafkaRuntimeError,
+    Message,
     OutputProducer,
     RestoreConsumer,
 )
@@ -86,6 +87,7 @@ class _TransactionalSink:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
+        self.exactly_once = worker.config.exactly_once
 
     def send(
         self,
@@ -97,11 +99,11 @@ class _TransactionalSink:
         headers: Headers = (),
         partition: int | None = None,
     ) -> None:
-        self.worker._ensure_transaction()
-        self.worker.producer.send(
-            topic, key, value, timestamp=timestamp, headers=headers, partition=partition
-        )
-        self.worker.records_out += 1
+        worker = self.worker
+        if self.exactly_once and not worker.in_transaction:
+            worker._ensure_transaction()
+        worker.producer.send(topic, key, value, timestamp, headers, partition)
+        worker.records_out += 1
 
 
 class Worker:
@@ -118,6 +120,8 @@ class Worker:
         self.clock = _WallClock()
         self.slots: dict[TaskId, _TaskSlot] = {}
         self.tp_task: dict[TP, TaskId] = {}
+        self._task_by_tp: dict[TP, Task] = {}
+        """The running (not restoring) task of each assigned input partition."""
         self.positions: dict[TP, int] = {}
         self.committed: dict[TP, int] = {}
         self.in_transaction = False
@@ -266,24 +270,7 @@ class Worker:
         if messages:
             if cfg.exactly_once:
                 self._ensure_transaction()
-            for message in messages:
-                topic = str(message.topic())
-                partition = int(message.partition() or 0)
-                task_id = self.tp_task.get((topic, partition))
-                if task_id is None:
-                    continue
-                slot = self.slots[task_id]
-                offset = int(message.offset() or 0)
-                slot.task.process(
-                    topic,
-                    message.key(),
-                    message.value(),
-                    timestamp=message.timestamp()[1],
-                    offset=offset,
-                    headers=message.headers() or (),
-                )
-                self.positions[(topic, partition)] = offset + 1
-            self.records_in += len(messages)
+            self._process_batch(messages)
         if self.restorer.active:
             self.restorer.step(0.05 if not messages else 0.0, self._restored)
         if self._global_consumer is not None:
@@ -297,6 +284,29 @@ class Worker:
             self._cache_overflow = dirty >= MAX_DIRTY_KEYS
         if self._cache_overflow or time.monotonic() - self._last_commit >= cfg.commit_interval:
             self._commit()
+
+    def _process_batch(self, messages: list[Message]) -> None:
+        """The hot path: hand each record to its task. Positions are recorded per batch."""
+        tasks = self._task_by_tp
+        last: dict[TP, int] = {}
+        for message in messages:
+            tp = (message.topic(), message.partition())
+            task = tasks.get(tp)
+            if task is None:
+                continue
+            offset = message.offset()
+            task.process(
+                tp[0],
+                message.key(),
+                message.value(),
+                message.timestamp()[1],
+                offset,
+                message.headers() or (),
+            )
+            last[tp] = offset
+        for tp, offset in last.items():
+            self.positions[tp] = offset + 1
+        self.records_in += len(messages)
 
     def _ensure_transaction(self) -> None:
         if self.config.exactly_once and not self.in_transaction:
@@ -357,6 +367,8 @@ class Worker:
             slot.task.discard_uncommitted()
             slot.task.close()
             slot.task = self._new_task(slot.id, slot.directory)
+            for tp in slot.inputs:
+                self._task_by_tp[tp] = slot.task
         inputs = [tp for slot in self.slots.values() for tp in slot.inputs]
         committed = self.consumer.committed(inputs)
         starts = self.consumer.log_start_offsets(inp for inp in inputs if inp not in committed)
@@ -392,10 +404,15 @@ class Worker:
         for cache in slot.task.caches.values():
             cache.flush()
         slot.last_checkpoint = time.monotonic()
-        for name, topic in slot.task.changelog_topics.items():
-            last = self.producer.last_offsets.get((topic, slot.id.partition))
-            if last is not None and last + 1 > slot.changelog_offsets.get(name, 0):
-                slot.changelog_offsets[name] = last + 1
+        # Called only after the producer's writes are committed (or flushed) and this task
+        # is the partitions' only writer, so each changelog's end offset is what we reflect.
+        changelogs = {
+            name: (topic, slot.id.partition) for name, topic in slot.task.changelog_topics.items()
+        }
+        ends = self.restorer.end_offsets(list(changelogs.values())) if changelogs else {}
+        for name, tp in changelogs.items():
+            if ends[tp] > slot.changelog_offsets.get(name, 0):
+                slot.changelog_offsets[name] = ends[tp]
         if slot.changelog_offsets:
             Checkpoint.write(slot.directory / CHECKPOINT_FILE, slot.changelog_offsets)
 
@@ -437,6 +454,8 @@ class Worker:
             if str(slot.id) == task:
                 slot.restoring = False
                 slot.changelog_offsets.update(positions)
+                for tp in slot.inputs:
+                    self._task_by_tp[tp] = slot.task
                 self.consumer.resume(slot.inputs)
                 log.info("task %s: restored, processing resumes", task)
 
@@ -467,6 +486,8 @@ class Worker:
             self.tp_task[tp] = task_id
             if slot.restoring:
                 self.consumer.pause([tp])
+            else:
+                self._task_by_tp[tp] = slot.task
         self._check_offsets_below_log_start(partitions)
         log.info(
             "assigned %d partitions; %d new tasks (%d restoring): %s",
@@ -516,6 +537,7 @@ class Worker:
 
     def _release(self, partitions: list[TP], *, clean: bool) -> None:
         for tp in partitions:
+            self._task_by_tp.pop(tp, None)
             task_id = self.tp_task.pop(tp, None)
             self.positions.pop(tp, None)
             self.committed.pop(tp, None)
@@ -540,6 +562,7 @@ class Worker:
                 log.exception("closing task %s failed", slot.id)
         self.slots.clear()
         self.tp_task.clear()
+        self._task_by_tp.clear()
         if not clean and self.in_transaction:
             with contextlib.suppress(KafkaRuntimeError):
                 self.producer.abort()
