@@ -115,6 +115,7 @@ class TopologyTestDriver:
         self._tasks: dict[tuple[int, int], Task] = {}
         self._outputs: dict[str, list[_Raw]] = {}
         self._pending: deque[_Raw] = deque()
+        self._next_offsets: dict[tuple[str, int], int] = {}
         self._sink_serdes: dict[str, tuple[Serde[Any], Serde[Any]]] = {}
         for node in topology.nodes:
             if isinstance(node, SinkNode):
@@ -194,11 +195,6 @@ class TopologyTestDriver:
         msg = f"no step reads topic {topic!r}; use pipe_raw() to send bytes anyway"
         raise StreamerError(msg)
 
-    def _offsets(self) -> dict[tuple[str, int], int]:
-        if not hasattr(self, "_offset_map"):
-            self._offset_map: dict[tuple[str, int], int] = {}
-        return self._offset_map
-
     def _drain(self) -> None:
         touched: dict[tuple[int, int], Task] = {}
         while self._pending:
@@ -217,9 +213,8 @@ class TopologyTestDriver:
             if partition is None:
                 partition = default_partition(raw.key, count)
             task = self._task(sub.id, partition)
-            offsets = self._offsets()
-            offset = offsets.get((raw.topic, partition), 0)
-            offsets[(raw.topic, partition)] = offset + 1
+            offset = self._next_offsets.get((raw.topic, partition), 0)
+            self._next_offsets[(raw.topic, partition)] = offset + 1
             task.process(
                 raw.topic,
                 raw.key,
