@@ -3,13 +3,21 @@
 A :class:`Serde` is chosen per topic and per key or value, and per state store. ``None``
 always maps to ``None`` (a Kafka null / tombstone) and is never passed to a serde.
 Decoding failures raise :class:`streamer.errors.SerializationError`.
+
+What is here (see ``docs/serialization.md``):
+
+* raw bytes, UTF-8 strings, and Kafka's big-endian 32- and 64-bit integers;
+* JSON (:class:`JsonSerde`, orjson; :class:`StdlibJsonSerde`, the standard library);
+* Avro: :class:`RegistryAvroSerde` (Confluent wire format, writer schemas from a schema
+  registry, :class:`SchemaRegistryClient`), :class:`AvroSerde` (single-object encoding, no
+  registry, reads earlier schema versions: for state stores) and :class:`RawAvroSerde` (the
+  bare body with fixed schemas).
 """
 
 from __future__ import annotations
 
-import json
 import struct
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from streamer.errors import SerializationError
 
@@ -81,30 +89,33 @@ class IntegerSerde:
         return value
 
 
-class JsonSerde:
-    """JSON text in UTF-8; compact separators, keys in insertion order."""
-
-    def encode(self, value: Any) -> bytes:
-        try:
-            return json.dumps(value, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            msg = f"cannot encode {type(value).__name__} as JSON: {exc}"
-            raise SerializationError(msg) from exc
-
-    def decode(self, data: bytes) -> Any:
-        try:
-            return json.loads(data)
-        except (UnicodeDecodeError, ValueError) as exc:
-            preview = data[:40]
-            msg = f"invalid JSON ({exc}); payload starts {preview!r}"
-            raise SerializationError(msg) from exc
-
+# Imported last: these modules import nothing from this one, but keep the protocol first.
+from streamer.serde.avro import (  # noqa: E402
+    AvroSchema,
+    AvroSerde,
+    RawAvroSerde,
+    RegistryAvroSerde,
+    compatibility_problems,
+)
+from streamer.serde.json import JsonSerde, StdlibJsonSerde  # noqa: E402
+from streamer.serde.registry import (  # noqa: E402
+    SchemaRegistryClient,
+    SchemaRegistryError,
+)
 
 __all__ = [
+    "AvroSchema",
+    "AvroSerde",
     "BytesSerde",
     "IntegerSerde",
     "JsonSerde",
     "LongSerde",
+    "RawAvroSerde",
+    "RegistryAvroSerde",
+    "SchemaRegistryClient",
+    "SchemaRegistryError",
     "Serde",
+    "StdlibJsonSerde",
     "StringSerde",
+    "compatibility_problems",
 ]

@@ -1,0 +1,657 @@
+"""Avro serdes on fastavro: with a schema registry, or without one.
+
+Three encodings, one per serde:
+
+:class:`RegistryAvroSerde`
+    The Confluent wire format: magic byte ``0``, the writer schema's 4-byte big-endian
+    registry id, the Avro binary body. Writer schemas are fetched from a schema registry by
+    id (and cached); the value is decoded into the serde's own schema, so producers and
+    consumers can evolve their schemas independently within Avro's resolution rules.
+:class:`AvroSerde`
+    Avro's *single-object encoding*, which needs no registry: the marker ``C3 01``, the
+    8-byte little-endian CRC-64-AVRO fingerprint of the writer schema, the body. It reads
+    records written with its schema or with any of ``previous_schemas``, so a state store
+    (and its changelog) keeps working when its value schema changes.
+:class:`RawAvroSerde`
+    The bare Avro body with a fixed writer schema and an optional reader schema, for topics
+    whose producers and consumers agree on the schemas out of band.
+
+Schemas are parsed once (``fastavro.parse_schema``) when a serde is built. Whether a writer
+schema can be read with a reader schema is checked once per pair, by
+:func:`compatibility_problems`, before the first record is decoded: an incompatible pair
+fails with the reasons (``field 'x' has no default in the reader schema and is missing from
+the writer schema``) instead of a low-level decoding error.
+
+Logical types come back as Python objects: ``timestamp-millis`` and ``timestamp-micros`` as
+timezone-aware :class:`datetime.datetime` (UTC), ``date`` as :class:`datetime.date`,
+``decimal`` as :class:`decimal.Decimal`, ``uuid`` as :class:`uuid.UUID`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import fastavro
+import fastavro.schema
+import fastavro.validation
+
+from streamer.errors import ConfigError, SerializationError
+from streamer.serde.registry import SchemaRegistryClient
+
+MAGIC_BYTE = 0
+"""First byte of the Confluent wire format."""
+SINGLE_OBJECT_MARKER = b"\xc3\x01"
+"""First two bytes of Avro's single-object encoding."""
+
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_NAMED = frozenset({"record", "error", "enum", "fixed"})
+_PROMOTIONS = {
+    "int": frozenset({"long", "float", "double"}),
+    "long": frozenset({"float", "double"}),
+    "float": frozenset({"double"}),
+    "string": frozenset({"bytes"}),
+    "bytes": frozenset({"string"}),
+}
+
+# --- CRC-64-AVRO, the fingerprint of Avro's single-object encoding -------------------------
+
+_EMPTY64 = 0xC15D213AA4D7A795
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_EMPTY64 if fp & 1 else 0)
+        table.append(fp)
+    return table
+
+
+_CRC64_TABLE = _crc64_table()
+
+
+def fingerprint64(data: bytes) -> int:
+    """The CRC-64-AVRO fingerprint of ``data`` (a schema's parsing canonical form)."""
+    fp = _EMPTY64
+    for byte in data:
+        fp = (fp >> 8) ^ _CRC64_TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+# --- schemas --------------------------------------------------------------------------------
+
+
+class AvroSchema:
+    """A parsed Avro schema: its JSON text, the fastavro form and its identity.
+
+    Build one from JSON text, a dict or list, or a path to an ``.avsc`` file. Invalid schemas
+    raise :class:`~streamer.errors.SerializationError` naming the problem.
+    """
+
+    __slots__ = ("canonical", "fingerprint", "name", "parsed", "raw", "text")
+
+    def __init__(self, schema: str | Mapping[str, Any] | Sequence[Any] | Path) -> None:
+        source = "schema"
+        if isinstance(schema, Path):
+            source = str(schema)
+            try:
+                schema = schema.read_text()
+            except OSError as exc:
+                msg = f"cannot read the Avro schema file {source}: {exc}"
+                raise SerializationError(msg) from exc
+        if isinstance(schema, str):
+            text = schema
+            try:
+                raw: Any = json.loads(schema)
+            except ValueError:
+                if schema.strip() in PRIMITIVES:
+                    raw = schema.strip()
+                    text = json.dumps(raw)
+                else:
+                    msg = f"the Avro {source} is not JSON: {schema[:80]!r}"
+                    raise SerializationError(msg) from None
+        else:
+            raw = json.loads(json.dumps(schema))  # a private copy: fastavro mutates its input
+            text = json.dumps(raw)
+        try:
+            parsed = fastavro.parse_schema(json.loads(json.dumps(raw)))
+            canonical = fastavro.schema.to_parsing_canonical_form(parsed)
+        except Exception as exc:
+            msg = f"invalid Avro {source}: {exc}"
+            raise SerializationError(msg) from exc
+        self.raw: Any = raw
+        self.text: str = text
+        self.parsed: Any = parsed
+        self.canonical: str = canonical
+        self.fingerprint: int = fingerprint64(canonical.encode())
+        self.name: str = _type_name(parsed)
+
+    @classmethod
+    def load(cls, path: str | Path) -> AvroSchema:
+        """The schema in the ``.avsc`` file at ``path``."""
+        return cls(Path(path))
+
+    @classmethod
+    def of(cls, schema: SchemaSource) -> AvroSchema:
+        return schema if isinstance(schema, AvroSchema) else cls(schema)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AvroSchema) and other.canonical == self.canonical
+
+    def __hash__(self) -> int:
+        return hash(self.canonical)
+
+    def __repr__(self) -> str:
+        return f"AvroSchema({self.name}, fingerprint={self.fingerprint:016x})"
+
+
+SchemaSource: TypeAlias = "AvroSchema | str | Mapping[str, Any] | Sequence[Any] | Path"
+"""Anything a serde accepts as a schema: parsed, JSON text, a dict or list, an .avsc path."""
+
+
+def _type_name(parsed: Any) -> str:
+    if isinstance(parsed, str):
+        return parsed
+    if isinstance(parsed, list):
+        return "union"
+    name = parsed.get("name")
+    return str(name) if name else str(parsed.get("type"))
+
+
+# --- compatibility --------------------------------------------------------------------------
+
+
+def compatibility_problems(
+    writer: SchemaSource,
+    reader: SchemaSource,
+) -> list[str]:
+    """Why data written with ``writer`` cannot be read with ``reader``; empty if it can.
+
+    Follows the Avro specification's schema resolution: reader fields missing from the
+    writer need defaults, writer fields missing from the reader are skipped, numbers may be
+    promoted (int to long, float or double; long to float or double; float to double),
+    strings and bytes convert, enum symbols unknown to the reader need a reader default,
+    named types match by unqualified name or a reader alias, and every branch of a writer
+    union must be readable. Each problem names where it is (``field 'tx.amount'``).
+    """
+    w, r = AvroSchema.of(writer), AvroSchema.of(reader)
+    checker = _Checker(_named_types(w.parsed), _named_types(r.parsed))
+    checker.check(w.parsed, r.parsed, "")
+    return checker.problems
+
+
+def _named_types(parsed: Any) -> dict[str, dict[str, Any]]:
+    named: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for branch in node:
+                walk(branch)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind in _NAMED and isinstance(node.get("name"), str):
+                if node["name"] in named:
+                    return
+                named[node["name"]] = node
+            if kind in ("record", "error"):
+                for field in node.get("fields", []):
+                    walk(field.get("type"))
+            elif kind == "array":
+                walk(node.get("items"))
+            elif kind == "map":
+                walk(node.get("values"))
+            elif isinstance(kind, dict | list):
+                walk(kind)
+
+    walk(parsed)
+    return named
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+class _Checker:
+    def __init__(
+        self, writer_named: dict[str, dict[str, Any]], reader_named: dict[str, dict[str, Any]]
+    ) -> None:
+        self.writer_named = writer_named
+        self.reader_named = reader_named
+        self.problems: list[str] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def _resolve(self, node: Any, named: dict[str, dict[str, Any]]) -> Any:
+        """Named references replaced by their definitions; ``{"type": X}`` wrappers
+        unwrapped (logical types keep their underlying type)."""
+        while True:
+            if isinstance(node, str):
+                if node in PRIMITIVES:
+                    return node
+                if node in named:
+                    return named[node]
+                return node
+            if isinstance(node, dict):
+                kind = node.get("type")
+                if kind in PRIMITIVES:
+                    return kind
+                if isinstance(kind, dict | list) or (
+                    isinstance(kind, str) and kind not in _NAMED and kind not in ("array", "map")
+                ):
+                    node = kind
+                    continue
+            return node
+
+    @staticmethod
+    def _kind(node: Any) -> str:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, list):
+            return "union"
+        kind = node.get("type")
+        return "record" if kind == "error" else str(kind)
+
+    def _describe(self, node: Any) -> str:
+        kind = self._kind(node)
+        if isinstance(node, dict) and kind in ("record", "enum", "fixed"):
+            return f"{kind} {_short(node['name'])}"
+        if kind == "union":
+            return "union [" + ", ".join(self._describe(self._resolve(b, {})) for b in node) + "]"
+        return kind
+
+    def _where(self, path: str) -> str:
+        return f"field {path!r}" if path else "the top-level type"
+
+    def add(self, path: str, problem: str) -> None:
+        self.problems.append(f"{self._where(path)}: {problem}")
+
+    def _names_match(self, w: dict[str, Any], r: dict[str, Any]) -> bool:
+        names = {_short(r["name"]), *(_short(a) for a in r.get("aliases", []))}
+        return _short(w["name"]) in names
+
+    def matches(self, w: Any, r: Any) -> bool:
+        """Whether a writer type could resolve to this reader type at all (for unions)."""
+        wk, rk = self._kind(w), self._kind(r)
+        if wk in PRIMITIVES and rk in PRIMITIVES:
+            return wk == rk or rk in _PROMOTIONS.get(wk, frozenset())
+        if wk != rk:
+            return False
+        if wk in ("record", "enum", "fixed"):
+            return self._names_match(w, r)
+        return True
+
+    def check(self, writer: Any, reader: Any, path: str) -> None:
+        w = self._resolve(writer, self.writer_named)
+        r = self._resolve(reader, self.reader_named)
+        wk, rk = self._kind(w), self._kind(r)
+        if wk == "union":
+            for branch in w:
+                self.check(branch, reader, path)
+            return
+        if rk == "union":
+            for branch in r:
+                candidate = self._resolve(branch, self.reader_named)
+                if self.matches(w, candidate):
+                    self.check(w, candidate, path)
+                    return
+            self.add(
+                path,
+                f"the writer's {self._describe(w)} matches no branch of the reader's "
+                f"{self._describe(r)}",
+            )
+            return
+        if wk in PRIMITIVES or rk in PRIMITIVES:
+            if not self.matches(w, r):
+                self.add(
+                    path,
+                    f"type changed from {self._describe(w)} to {self._describe(r)}, "
+                    "which is not a permitted promotion",
+                )
+            return
+        if wk != rk:
+            self.add(path, f"type changed from {self._describe(w)} to {self._describe(r)}")
+            return
+        if wk in ("record", "enum", "fixed") and not self._names_match(w, r):
+            self.add(
+                path,
+                f"the writer's {wk} {_short(w['name'])} and the reader's {rk} "
+                f"{_short(r['name'])} have different names (add an alias to the reader)",
+            )
+            return
+        if wk == "record":
+            key = (w["name"], r["name"])
+            if key in self._seen:
+                return
+            self._seen.add(key)
+            self._record(w, r, path)
+        elif wk == "enum":
+            missing = [s for s in w["symbols"] if s not in r["symbols"]]
+            if missing and "default" not in r:
+                listed = ", ".join(repr(s) for s in missing)
+                self.add(
+                    path,
+                    f"enum {_short(r['name'])}: the writer's symbol(s) {listed} are missing "
+                    "from the reader schema, which has no default symbol",
+                )
+        elif wk == "fixed":
+            if w["size"] != r["size"]:
+                self.add(
+                    path,
+                    f"fixed {_short(r['name'])} changed size from {w['size']} to {r['size']}",
+                )
+        elif wk == "array":
+            self.check(w["items"], r["items"], f"{path}[]")
+        elif wk == "map":
+            self.check(w["values"], r["values"], f"{path}{{}}")
+
+    def _record(self, w: dict[str, Any], r: dict[str, Any], path: str) -> None:
+        writer_fields = {f["name"]: f for f in w.get("fields", [])}
+        for field in r.get("fields", []):
+            name = field["name"]
+            here = f"{path}.{name}" if path else name
+            found = writer_fields.get(name)
+            if found is None:
+                for alias in field.get("aliases", []):
+                    found = writer_fields.get(alias)
+                    if found is not None:
+                        break
+            if found is not None:
+                self.check(found["type"], field["type"], here)
+            elif "default" not in field:
+                self.problems.append(
+                    f"field {here!r} has no default in the reader schema and is missing "
+                    "from the writer schema"
+                )
+
+
+# --- encoding and decoding ------------------------------------------------------------------
+
+
+def _encode_body(schema: AvroSchema, value: Any, out: io.BytesIO) -> None:
+    try:
+        fastavro.schemaless_writer(out, schema.parsed, value)
+    except Exception as exc:
+        raise SerializationError(_encode_problem(schema, value, exc)) from exc
+
+
+def _encode_problem(schema: AvroSchema, value: Any, exc: Exception) -> str:
+    detail = str(exc)
+    try:
+        fastavro.validation.validate(value, schema.parsed, raise_errors=True)
+    except fastavro.validation.ValidationError as invalid:
+        detail = "; ".join(str(e) for e in invalid.errors) or detail
+    except Exception:  # the validator itself choked: keep the writer's message
+        pass
+    return f"cannot encode {type(value).__name__} as Avro {schema.name}: {detail}"
+
+
+def _decode_body(
+    data: bytes, offset: int, writer: AvroSchema, reader: AvroSchema | None, what: str
+) -> Any:
+    buffer = io.BytesIO(data)
+    buffer.seek(offset)
+    try:
+        value = fastavro.schemaless_reader(
+            buffer, writer.parsed, None if reader is None else reader.parsed
+        )
+    except Exception as exc:
+        msg = (
+            f"corrupt Avro payload ({what}, {len(data)} bytes): "
+            f"{type(exc).__name__}: {exc or 'no detail'}"
+        )
+        raise SerializationError(msg) from exc
+    left = len(data) - buffer.tell()
+    if left:
+        msg = (
+            f"corrupt Avro payload ({what}): {left} byte(s) left over after the record; "
+            "the data does not match its writer schema"
+        )
+        raise SerializationError(msg)
+    return value
+
+
+def _problems_message(writer: str, reader: AvroSchema, problems: Iterable[str]) -> str:
+    return (
+        f"data written with {writer} cannot be read with the reader schema {reader.name}: "
+        + "; ".join(problems)
+    )
+
+
+class AvroSerde:
+    """Avro single-object encoding: no registry; reads earlier versions of its schema.
+
+    Writes ``C3 01`` + the 8-byte little-endian CRC-64-AVRO fingerprint of ``schema`` + the
+    Avro body. Reads records written with ``schema`` or with any of ``previous_schemas``,
+    resolved to ``schema`` (new fields get their defaults, removed fields are skipped,
+    numbers are promoted). Every previous schema is checked against ``schema`` here, so an
+    incompatible change fails when the topology is built, not on the first old record.
+
+    This is the serde for state stores with Avro values: a store and its changelog hold
+    rows written by every version of the application that ever ran, and the fingerprint
+    says which schema wrote each row. When the schema changes, pass the old one in
+    ``previous_schemas``; keep it there as long as rows written with it may exist.
+    """
+
+    def __init__(
+        self,
+        schema: SchemaSource,
+        *,
+        previous_schemas: Iterable[SchemaSource] = (),
+    ) -> None:
+        self.schema = AvroSchema.of(schema)
+        self._header = SINGLE_OBJECT_MARKER + self.schema.fingerprint.to_bytes(8, "little")
+        self._writers: dict[int, AvroSchema | None] = {self.schema.fingerprint: None}
+        self._known: dict[int, AvroSchema] = {self.schema.fingerprint: self.schema}
+        problems: list[str] = []
+        for old in previous_schemas:
+            previous = AvroSchema.of(old)
+            found = compatibility_problems(previous, self.schema)
+            if found:
+                problems.append(
+                    _problems_message(f"the previous schema {previous!r}", self.schema, found)
+                )
+            self._writers.setdefault(previous.fingerprint, previous)
+            self._known.setdefault(previous.fingerprint, previous)
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def encode(self, value: Any) -> bytes:
+        out = io.BytesIO()
+        out.write(self._header)
+        _encode_body(self.schema, value, out)
+        return out.getvalue()
+
+    def decode(self, data: bytes) -> Any:
+        if len(data) < 10 or data[:2] != SINGLE_OBJECT_MARKER:
+            msg = (
+                f"not Avro single-object encoding: expected the marker C3 01 and an 8-byte "
+                f"schema fingerprint, got {data[:10].hex(' ') or 'no bytes'}"
+            )
+            raise SerializationError(msg)
+        fingerprint = int.from_bytes(data[2:10], "little")
+        try:
+            writer = self._writers[fingerprint]
+        except KeyError:
+            msg = (
+                f"written with an unknown Avro schema (fingerprint {fingerprint:016x}); "
+                f"this serde reads {self.schema.name} fingerprints "
+                f"{', '.join(f'{fp:016x}' for fp in self._known)}: add the writer schema "
+                "to previous_schemas"
+            )
+            raise SerializationError(msg) from None
+        if writer is None:
+            return _decode_body(data, 10, self.schema, None, f"schema {self.schema.name}")
+        return _decode_body(data, 10, writer, self.schema, f"schema {writer!r}")
+
+
+class RawAvroSerde:
+    """The bare Avro binary body, with a fixed writer schema and an optional reader schema.
+
+    Nothing in the bytes says which schema wrote them, so both sides must agree on it out of
+    band; decoding resolves ``writer_schema`` data to ``reader_schema`` (default: the same).
+    Prefer :class:`AvroSerde` or :class:`RegistryAvroSerde` when the schema may change.
+    """
+
+    def __init__(
+        self,
+        writer_schema: SchemaSource,
+        reader_schema: SchemaSource | None = None,
+    ) -> None:
+        self.writer = AvroSchema.of(writer_schema)
+        reader = None if reader_schema is None else AvroSchema.of(reader_schema)
+        if reader is not None and reader == self.writer:
+            reader = None
+        if reader is not None:
+            problems = compatibility_problems(self.writer, reader)
+            if problems:
+                raise ConfigError(
+                    _problems_message(f"the writer schema {self.writer.name}", reader, problems)
+                )
+        self.reader = reader
+
+    def encode(self, value: Any) -> bytes:
+        out = io.BytesIO()
+        _encode_body(self.writer, value, out)
+        return out.getvalue()
+
+    def decode(self, data: bytes) -> Any:
+        return _decode_body(data, 0, self.writer, self.reader, f"schema {self.writer.name}")
+
+
+class RegistryAvroSerde:
+    """Avro in the Confluent wire format, with writer schemas from a schema registry.
+
+    * **Decoding** reads the schema id after the magic byte, fetches that writer schema from
+      the registry once (then caches it) and decodes the body into ``schema``, the
+      application's reader schema. Without ``schema``, values come back as written.
+    * **Encoding** writes with ``schema`` under its registry id. The id is looked up under
+      ``subject`` on the first record; with ``auto_register=True`` the schema is registered
+      there first (the registry's compatibility rules decide whether it is accepted).
+
+    ``subject`` defaults to the TopicNameStrategy: ``<topic>-value``, or ``<topic>-key``
+    with ``is_key=True``. Errors (a wrong magic byte, an unknown schema id, an unreachable
+    registry, a corrupt body, an incompatible writer schema) raise
+    :class:`~streamer.errors.SerializationError` and so follow the application's error
+    policy.
+    """
+
+    def __init__(
+        self,
+        registry: SchemaRegistryClient | str,
+        schema: SchemaSource | None = None,
+        *,
+        topic: str | None = None,
+        subject: str | None = None,
+        is_key: bool = False,
+        auto_register: bool = False,
+    ) -> None:
+        if not isinstance(registry, SchemaRegistryClient):
+            registry = SchemaRegistryClient(registry)
+        self.registry = registry
+        self.schema = None if schema is None else AvroSchema.of(schema)
+        if subject is None and topic is not None:
+            subject = f"{topic}-{'key' if is_key else 'value'}"
+        self.subject = subject
+        self.auto_register = auto_register
+        if auto_register and subject is None:
+            msg = "auto_register needs a subject: pass topic= or subject="
+            raise ConfigError(msg)
+        self._writer_id: int | None = None
+        self._header = b""
+        self._lock = threading.Lock()
+        # schema id -> (writer, reader or None when no resolution is needed), or the reason
+        # the writer schema cannot be read
+        self._plans: dict[int, tuple[AvroSchema, AvroSchema | None] | str] = {}
+
+    def __repr__(self) -> str:
+        return f"RegistryAvroSerde({self.registry.url!r}, subject={self.subject!r})"
+
+    # --- encode ----------------------------------------------------------------------------
+
+    def encode(self, value: Any) -> bytes:
+        if self.schema is None:
+            msg = f"{self!r} has no schema to write with: pass schema="
+            raise SerializationError(msg)
+        if self._writer_id is None:
+            self._writer_id = self._resolve_writer_id(self.schema)
+            self._header = bytes([MAGIC_BYTE]) + self._writer_id.to_bytes(4, "big")
+        out = io.BytesIO()
+        out.write(self._header)
+        _encode_body(self.schema, value, out)
+        return out.getvalue()
+
+    def _resolve_writer_id(self, schema: AvroSchema) -> int:
+        if self.subject is None:
+            msg = f"{self!r} needs a subject to find the id of its schema: pass topic= or subject="
+            raise SerializationError(msg)
+        if self.auto_register:
+            schema_id = self.registry.register(self.subject, schema.text)
+        else:
+            found = self.registry.lookup(self.subject, schema.text)
+            if found is None:
+                msg = (
+                    f"the schema {schema.name} is not registered under subject "
+                    f"{self.subject!r} at {self.registry.url}: register it, or build the "
+                    "serde with auto_register=True"
+                )
+                raise SerializationError(msg)
+            schema_id = found
+        with self._lock:
+            self._plans.setdefault(schema_id, (schema, None))
+        return schema_id
+
+    # --- decode ----------------------------------------------------------------------------
+
+    def decode(self, data: bytes) -> Any:
+        if len(data) < 5:
+            msg = (
+                f"too short for the Confluent wire format ({len(data)} bytes; it needs the "
+                "magic byte 0 and a 4-byte schema id before the Avro body)"
+            )
+            raise SerializationError(msg)
+        if data[0] != MAGIC_BYTE:
+            msg = (
+                f"wrong magic byte 0x{data[0]:02x}: not the Confluent wire format (magic byte "
+                f"0, 4-byte schema id, Avro body); payload starts {data[:10].hex(' ')}"
+            )
+            raise SerializationError(msg)
+        schema_id = int.from_bytes(data[1:5], "big")
+        plan = self._plans.get(schema_id)
+        if plan is None:
+            plan = self._plan(schema_id)
+        if isinstance(plan, str):
+            raise SerializationError(plan)
+        writer, reader = plan
+        return _decode_body(data, 5, writer, reader, f"schema id {schema_id}")
+
+    def _plan(self, schema_id: int) -> tuple[AvroSchema, AvroSchema | None] | str:
+        writer = AvroSchema(self.registry.schema_by_id(schema_id))  # raises: not cached
+        plan: tuple[AvroSchema, AvroSchema | None] | str
+        if self.schema is None or self.schema == writer:
+            plan = (writer, None)
+        else:
+            problems = compatibility_problems(writer, self.schema)
+            if problems:
+                plan = _problems_message(f"schema id {schema_id}", self.schema, problems)
+            else:
+                plan = (writer, self.schema)
+        with self._lock:
+            self._plans[schema_id] = plan
+        return plan
+
+
+__all__ = [
+    "MAGIC_BYTE",
+    "SINGLE_OBJECT_MARKER",
+    "AvroSchema",
+    "AvroSerde",
+    "RawAvroSerde",
+    "RegistryAvroSerde",
+    "compatibility_problems",
+    "fingerprint64",
+]
