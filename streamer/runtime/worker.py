@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamer.errors import StateError, StreamerError
 from streamer.kafka.admin import KafkaAdmin
@@ -46,13 +46,18 @@ from streamer.kafka.runtime_clients import (
     OutputProducer,
     RestoreConsumer,
 )
-from streamer.processors.api import Headers
+from streamer.processors.api import Headers, TaskCounters
 from streamer.runtime.config import AppConfig
+from streamer.runtime.metrics import NoopMetrics, WorkerMetrics
 from streamer.runtime.restore import StateRestorer
 from streamer.runtime.task import Task, TaskId
 from streamer.runtime.topics import prepare_topics
 from streamer.state import Checkpoint, KeyValueStore, open_store
 from streamer.topology.graph import Topology
+
+if TYPE_CHECKING:
+    from streamer.runtime.task import RecordSink
+    from streamer.runtime.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +112,20 @@ class _TransactionalSink:
 
 
 class Worker:
-    """Runs ``topology`` as one member of the group ``config.app_id``. See module docstring."""
+    """Runs ``topology`` as one member of the group ``config.app_id``. See module docstring.
+
+    ``metrics`` receives per-batch and per-commit measurements (default: none);
+    ``tracing``, when given, records spans and carries trace context in headers.
+    """
 
     def __init__(
-        self, topology: Topology, config: AppConfig, *, group_protocol: str = "consumer"
+        self,
+        topology: Topology,
+        config: AppConfig,
+        *,
+        group_protocol: str = "consumer",
+        metrics: WorkerMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.topology = topology
         self.config = config
@@ -135,7 +150,11 @@ class Worker:
         self.rebalances = 0
         self.global_stores: dict[str, KeyValueStore[Any, Any]] = {}
         self._global_by_topic: dict[str, KeyValueStore[Any, Any]] = {}
-        self._sink = _TransactionalSink(self)
+        self._sink: RecordSink = _TransactionalSink(self)
+        self.metrics: WorkerMetrics = metrics if metrics is not None else NoopMetrics()
+        self.tracing = tracing
+        self.task_counters: dict[TaskId, TaskCounters] = {}
+        """Per task id, its counters; they outlive the task objects (rollbacks, moves)."""
         self._app_dir = config.state_dir / config.app_id
         self._changelog_partitions: dict[str, int] = {}
 
@@ -169,6 +188,8 @@ class Worker:
         admin = KafkaAdmin(cfg.bootstrap_servers)
         layout = prepare_topics(self.topology, cfg, admin)
         self._changelog_partitions = layout.changelogs
+        if self.tracing is not None:
+            self._sink = self.tracing.wrap_sink(self._sink, skip_topics=layout.changelogs)
         producer_conf: dict[str, Any] = {
             **base,
             "acks": "all",
@@ -180,6 +201,7 @@ class Worker:
         if cfg.exactly_once:
             producer_conf["transactional.id"] = cfg.transactional_id
             producer_conf["transaction.timeout.ms"] = 60_000
+        producer_conf.update(self.metrics.client_config("producer"))
         producer_conf.update(cfg.producer_config)
         self.producer = OutputProducer(producer_conf)
         if cfg.exactly_once:
@@ -204,6 +226,7 @@ class Worker:
             consumer_conf["session.timeout.ms"] = 10_000
         if cfg.static_membership:
             consumer_conf["group.instance.id"] = f"{cfg.app_id}-{cfg.slot}"
+        consumer_conf.update(self.metrics.client_config("consumer"))
         consumer_conf.update(cfg.consumer_config)
         self.consumer = GroupConsumer(
             consumer_conf,
@@ -213,6 +236,7 @@ class Worker:
         )
         self.consumer.subscribe(layout.source_topics(self.topology, self.prefix))
         self._last_commit = time.monotonic()
+        self.metrics.started(self)
         log.info("worker %s of %s started (%s)", cfg.slot, cfg.app_id, cfg.guarantee.value)
 
     def _start_global_tables(self, conf: dict[str, Any]) -> None:
@@ -270,7 +294,12 @@ class Worker:
         if messages:
             if cfg.exactly_once:
                 self._ensure_transaction()
-            self._process_batch(messages)
+            began = time.perf_counter()
+            if self.tracing is None:
+                self._process_batch(messages)
+            else:
+                self.tracing.process_batch(messages, self._process_batch)
+            self.metrics.batch(messages, time.perf_counter() - began)
         if self.restorer.active:
             self.restorer.step(0.05 if not messages else 0.0, self._restored)
         if self._global_consumer is not None:
@@ -284,6 +313,7 @@ class Worker:
             self._cache_overflow = dirty >= MAX_DIRTY_KEYS
         if self._cache_overflow or time.monotonic() - self._last_commit >= cfg.commit_interval:
             self._commit()
+        self.metrics.tick()
 
     def _process_batch(self, messages: list[Message]) -> None:
         """The hot path: hand each record to its task. Positions are recorded per batch."""
@@ -318,6 +348,7 @@ class Worker:
     def _commit(self) -> None:
         """Commit in the documented order; an abortable failure rolls back instead."""
         self._last_commit = time.monotonic()
+        began = time.perf_counter()
         running = [s for s in self.slots.values() if not s.restoring]
         try:
             for slot in running:
@@ -346,6 +377,7 @@ class Worker:
             ):
                 self._write_checkpoint(slot)
         self.commits += 1
+        self.metrics.commit(time.perf_counter() - began)
         if self._cache_overflow:
             self._cache_overflow = False
 
@@ -383,7 +415,7 @@ class Worker:
 
     def _new_task(self, task_id: TaskId, directory: Path) -> Task:
         sub = self.topology.subtopologies[task_id.subtopology]
-        return Task(
+        task = Task(
             self.topology,
             sub,
             task_id.partition,
@@ -394,6 +426,8 @@ class Worker:
             global_stores=self.global_stores,
             error_policy=self.config.error_policy,
         )
+        task.counters = self.task_counters.setdefault(task_id, task.counters)
+        return task
 
     def _write_checkpoint(self, slot: _TaskSlot) -> None:
         """Record the changelog offsets the committed local state reflects.
