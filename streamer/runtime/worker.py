@@ -456,6 +456,17 @@ class Worker:
         checkpoint = Checkpoint.load(checkpoint_path) if checkpoint_path.exists() else {}
         sub = self.topology.subtopologies[task_id.subtopology]
         stores_with_changelog = [s for s in sub.stores if self.topology.store(s).changelog]
+        if checkpoint and stores_with_changelog:
+            # A checkpoint past a changelog's end means the changelog was deleted and created
+            # again (streamer replay or reset): the local state belongs to the old one.
+            tps = {
+                s: (self.topology.store(s).changelog_topic(self.prefix), task_id.partition)
+                for s in stores_with_changelog
+            }
+            ends = self.restorer.end_offsets(list(tps.values()))
+            if any(checkpoint.get(s, 0) > ends[tp] for s, tp in tps.items()):
+                log.warning("task %s: checkpoint is past its changelog's end", task_id)
+                checkpoint = {}
         if stores_with_changelog and not checkpoint and directory.exists():
             # No clean checkpoint: the local state may hold anything. Rebuild it.
             log.info("task %s: no checkpoint, wiping local state to rebuild it", task_id)
