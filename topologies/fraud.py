@@ -66,6 +66,14 @@ Every threshold lives in :class:`FraudConfig`; ``build()`` reads overrides from
 how ``streamer run topologies/fraud.py`` is configured. The runtime runs it exactly-once by
 default: each alert is committed together with the input offsets and state changes that
 produced it.
+
+Value format. By default transactions and alerts are JSON. With ``value_format="avro"``
+(``FRAUD_VALUE_FORMAT=avro FRAUD_SCHEMA_REGISTRY_URL=http://...``) both are Avro in the
+Confluent wire format, with the schemas of ``topologies/schemas/`` (``transaction.avsc``,
+``alert.avsc``): transactions are read into ``transaction.avsc`` whatever compatible schema
+their producers wrote with, and alerts are written with ``alert.avsc``, registered under
+``<alerts_topic>-value`` on first use. The invalid-transactions side topic, the global
+tables and the stores stay JSON.
 """
 
 from __future__ import annotations
@@ -75,6 +83,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from streamer import (
@@ -86,7 +95,7 @@ from streamer import (
     StreamsBuilder,
     Topology,
 )
-from streamer.serde import JsonSerde, StringSerde
+from streamer.serde import JsonSerde, RegistryAvroSerde, Serde, StringSerde
 
 VELOCITY = "velocity"
 SPEND_BURST = "spend_burst"
@@ -159,6 +168,11 @@ class FraudConfig:
 
     fx_to_eur: tuple[tuple[str, float], ...] = DEFAULT_FX_TO_EUR
     """EUR per unit of each accepted currency; other currencies are invalid."""
+
+    value_format: str = "json"
+    """``json`` or ``avro`` (then ``schema_registry_url`` is required): the format of
+    transactions and alerts."""
+    schema_registry_url: str = ""
 
     def weight(self, reason: str) -> float:
         value: float = getattr(self, f"weight_{reason}")
@@ -485,11 +499,36 @@ def to_alert(config: FraudConfig, verdict: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+SCHEMAS_DIR = Path(__file__).with_name("schemas")
+
+
+def value_serdes(cfg: FraudConfig) -> tuple[Serde[Any], Serde[Any]]:
+    """The (transactions, alerts) value serdes of ``cfg.value_format``."""
+    if cfg.value_format == "json":
+        return JsonSerde(), JsonSerde()
+    if cfg.value_format != "avro":
+        msg = f"value_format must be 'json' or 'avro', got {cfg.value_format!r}"
+        raise ValueError(msg)
+    if not cfg.schema_registry_url:
+        msg = "value_format 'avro' needs schema_registry_url (FRAUD_SCHEMA_REGISTRY_URL)"
+        raise ValueError(msg)
+    url = cfg.schema_registry_url
+    return (
+        RegistryAvroSerde(
+            url, SCHEMAS_DIR / "transaction.avsc", topic=cfg.transactions_topic, auto_register=True
+        ),
+        RegistryAvroSerde(
+            url, SCHEMAS_DIR / "alert.avsc", topic=cfg.alerts_topic, auto_register=True
+        ),
+    )
+
+
 def build(config: FraudConfig | None = None) -> Topology:
     """The fraud topology; without ``config``, :meth:`FraudConfig.from_env`."""
     cfg = config or FraudConfig.from_env()
     builder = StreamsBuilder()
     json, text = JsonSerde(), StringSerde()
+    transaction_serde, alert_serde = value_serdes(cfg)
     blocked = builder.global_table(cfg.blocked_merchants_topic, name="blocked-merchants")
     limits = builder.global_table(cfg.card_limits_topic, name="card-limits")
     builder.add_store(VELOCITY_STORE, StoreKind.WINDOW, key_serde=text, value_serde=json)
@@ -498,7 +537,10 @@ def build(config: FraudConfig | None = None) -> Topology:
     builder.add_store(LOCATION_STORE, key_serde=text, value_serde=json)
 
     transactions = builder.stream(
-        cfg.transactions_topic, name="transactions", timestamp_extractor=_event_time
+        cfg.transactions_topic,
+        name="transactions",
+        timestamp_extractor=_event_time,
+        value_serde=transaction_serde,
     )
     screened = transactions.process(
         lambda: Screen(cfg, VELOCITY_STEP, INVALID_STEP), name=SCREEN_STEP, key_serde=text
@@ -531,6 +573,6 @@ def build(config: FraudConfig | None = None) -> Topology:
     (
         verdicts.filter(lambda _card, verdict: bool(verdict["reasons"]), name="fraud-suspicious")
         .map_values(lambda verdict: to_alert(cfg, verdict), name="fraud-score")
-        .to(cfg.alerts_topic, name="fraud-alerts")
+        .to(cfg.alerts_topic, name="fraud-alerts", value_serde=alert_serde)
     )
     return builder.build()
