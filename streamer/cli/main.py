@@ -14,7 +14,15 @@ from collections.abc import Sequence
 
 from streamer.errors import StreamerError
 
-COMMAND_MODULES = ("streamer.cli.broker", "streamer.cli.demo", "streamer.cli.run")
+COMMAND_MODULES = (
+    "streamer.cli.broker",
+    "streamer.cli.demo",
+    "streamer.cli.run",
+    "streamer.cli.describe",
+    "streamer.cli.lag",
+    "streamer.cli.replay",
+    "streamer.cli.reset",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
