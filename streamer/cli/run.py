@@ -40,6 +40,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--instance-prefix", default="", help="unique per host, e.g. host-a-")
     parser.add_argument("--static-membership", action="store_true")
     parser.add_argument(
+        "--replication-factor",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replicas of the internal topics the workers create (default 1)",
+    )
+    parser.add_argument(
         "--group-protocol",
         choices=["consumer", "classic"],
         default="consumer",
@@ -52,10 +59,26 @@ def register(subparsers: Any) -> None:
         default=5,
         help="give up (exit 1) when a worker fails this many times in a row (default 5)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics: worker process i listens on PORT+i (default: off)",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        default="0.0.0.0",
+        metavar="ADDRESS",
+        help="address the metrics servers bind to (default %(default)s)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.replication_factor < 1:
+        print("streamer: error: --replication-factor must be at least 1", file=sys.stderr)
+        return 2
     load_topology(args.topology)  # fail fast, in the parent, on a broken topology
     config = AppConfig(
         app_id=args.app_id,
@@ -66,9 +89,17 @@ def run(args: argparse.Namespace) -> int:
         commit_interval_ms=args.commit_interval_ms,
         instance_prefix=args.instance_prefix,
         static_membership=args.static_membership,
+        internal_replication_factor=args.replication_factor,
     )
     if args.processes < 1:
         print("streamer: error: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if args.metrics_port is not None and not 0 < args.metrics_port <= 65535 - args.processes:
+        print(
+            f"streamer: error: --metrics-port must leave room for {args.processes} ports "
+            "(1 to 65535)",
+            file=sys.stderr,
+        )
         return 2
     return Supervisor(
         args.topology,
@@ -76,4 +107,6 @@ def run(args: argparse.Namespace) -> int:
         processes=args.processes,
         group_protocol=args.group_protocol,
         max_failures=args.max_restarts,
+        metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
     ).run()

@@ -1,37 +1,73 @@
-"""Entry point of one worker process: ``python -m streamer.runtime.child SPEC CONFIG PROTOCOL``."""
+"""Entry point of one worker process.
+
+``python -m streamer.runtime.child SPEC CONFIG PROTOCOL [OPTIONS]``, where OPTIONS is a JSON
+object with ``metrics_port`` (serve Prometheus metrics there) and ``metrics_address``.
+Tracing turns on from the standard ``OTEL_*`` environment variables
+(see :func:`streamer.runtime.tracing.tracing_from_env`).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from streamer.errors import StreamerError
 from streamer.runtime.loader import load_topology
+from streamer.runtime.metrics import WorkerMetrics
 from streamer.runtime.supervisor import config_from_json
+from streamer.runtime.tracing import Tracing, tracing_from_env
 from streamer.runtime.worker import Worker
 
 
 def main(argv: list[str]) -> int:
-    spec, config_json, protocol = argv
+    spec, config_json, protocol, *rest = argv
+    options: dict[str, Any] = json.loads(rest[0]) if rest else {}
     config = config_from_json(config_json)
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(asctime)s %(levelname)s [worker {config.slot}] %(name)s: %(message)s",
     )
-    worker = Worker(load_topology(spec), config, group_protocol=protocol)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        worker.request_stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    log = logging.getLogger("streamer")
+    cleanups: list[Callable[[], None]] = []
     try:
+        metrics: WorkerMetrics | None = None
+        if options.get("metrics_port") is not None:
+            from streamer.runtime.prometheus import serve_metrics
+
+            address = str(options.get("metrics_address", "0.0.0.0"))
+            port = int(options["metrics_port"])
+            metrics, stop_metrics = serve_metrics(port, address)
+            cleanups.append(stop_metrics)
+            log.info("serving Prometheus metrics on %s:%d", address, port)
+        tracing: Tracing | None = tracing_from_env(
+            config.app_id, instance_id=config.transactional_id, group=config.app_id
+        )
+        if tracing is not None:
+            cleanups.append(tracing.shutdown)
+            log.info("tracing on: exporting spans as the OTEL_* variables say")
+        worker = Worker(
+            load_topology(spec), config, group_protocol=protocol, metrics=metrics, tracing=tracing
+        )
+
+        def stop(_signum: int, _frame: Any) -> None:
+            worker.request_stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         worker.run()
     except StreamerError as exc:
-        logging.getLogger("streamer").error("worker %s failed: %s", config.slot, exc)
+        log.error("worker %s failed: %s", config.slot, exc)
         return 1
+    finally:
+        for cleanup in reversed(cleanups):
+            try:
+                cleanup()
+            except Exception:
+                log.exception("shutting down metrics or tracing failed")
     return 0
 
 

@@ -9,6 +9,9 @@ non-zero: a poison record under the ``fail`` policy does not crash-loop forever.
 
 SIGTERM and SIGINT are forwarded to the children, which finish their batch, commit, close
 their stores and leave the group.
+
+With ``metrics_port`` P, child ``i`` (``i = 0..N-1``) serves Prometheus metrics on port
+``P + i``, and keeps its port across restarts.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class Supervisor:
         max_failures: int = 5,
         healthy_after: float = 30.0,
         group_protocol: str = "consumer",
+        metrics_port: int | None = None,
+        metrics_address: str = "0.0.0.0",
     ) -> None:
         self.topology_spec = topology_spec
         self.config = config
@@ -84,20 +89,24 @@ class Supervisor:
         self.max_failures = max_failures
         self.healthy_after = healthy_after
         self.group_protocol = group_protocol
+        self.metrics_port = metrics_port
+        self.metrics_address = metrics_address
         self._stopping = False
 
     def _spawn(self, child: _Child) -> None:
         config = dataclasses.replace(self.config, instance=child.instance)
-        child.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamer.runtime.child",
-                self.topology_spec,
-                config_to_json(config),
-                self.group_protocol,
-            ]
-        )
+        argv = [
+            sys.executable,
+            "-m",
+            "streamer.runtime.child",
+            self.topology_spec,
+            config_to_json(config),
+            self.group_protocol,
+        ]
+        if self.metrics_port is not None:
+            port = self.metrics_port + child.instance - self.config.instance
+            argv.append(json.dumps({"metrics_port": port, "metrics_address": self.metrics_address}))
+        child.process = subprocess.Popen(argv)
         child.started = time.monotonic()
         log.info("worker %d started (pid %d)", child.instance, child.process.pid)
 
