@@ -1,6 +1,6 @@
 """JSON values as UTF-8 bytes, encoded and decoded with orjson.
 
-orjson encodes a typical 150-byte card transaction about 8 times faster than the standard
+orjson encodes a typical 150-byte card transaction about 9 times faster than the standard
 library and decodes it about 6 times faster (``python -m benchmarks.serde``; the numbers are
 in ``docs/serialization.md``), so it is the default. The output is compact JSON with keys in
 insertion order, the same as ``json.dumps(value, separators=(",", ":"))`` except that
