@@ -11,7 +11,7 @@ import pytest
 
 from streamer.demo.generator import FraudDataGenerator, GenerationStats, GeneratorConfig
 from streamer.kafka.clients import produce
-from streamer.serde import AvroSchema, RegistryAvroSerde, SchemaRegistryClient
+from streamer.serde import AvroSchema, JsonSerde, RegistryAvroSerde, SchemaRegistryClient
 from streamer.testing import TopologyTestDriver
 from streamer.testing.kafka import KafkaCluster
 from tests.integration.support import app_config, read_to_end, wait_for_count, worker_thread
@@ -80,10 +80,11 @@ def test_fraud_in_avro_on_the_broker(
     kafka: KafkaCluster, new_topic, schema_registry: Any, tmp_path: Path
 ) -> None:
     bootstrap, url = kafka.bootstrap_servers, schema_registry.url
-    generator = FraudDataGenerator(GeneratorConfig(seed=11, events=600, rate=300.0))
+    generator = FraudDataGenerator(GeneratorConfig(seed=5, events=1_500, rate=300.0))
     items = list(generator.transactions(START, GenerationStats()))
-    expected = _run(FraudConfig(), items, {})
-    assert expected, "the scenario should raise alerts"
+    blocked = dict(generator.blocked_merchants)
+    expected = _run(FraudConfig(), items, blocked)
+    assert len(expected) >= 3, "the scenario should raise alerts"
     config = FraudConfig(
         transactions_topic=new_topic(partitions=2),
         alerts_topic=new_topic(partitions=2),
@@ -92,6 +93,12 @@ def test_fraud_in_avro_on_the_broker(
         invalid_topic=new_topic(),
         value_format="avro",
         schema_registry_url=url,
+    )
+    json = JsonSerde()
+    produce(
+        bootstrap,
+        config.blocked_merchants_topic,
+        [(m.encode(), json.encode(row)) for m, row in blocked.items()],
     )
     producer = value_serdes(config)[0]
     produce(
