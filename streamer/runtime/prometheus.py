@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter as _Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -197,19 +198,17 @@ class PrometheusMetrics:
 
     def batch(self, messages: Sequence[Message], seconds: float) -> None:
         self.batch_duration.observe(seconds)
-        counts: dict[TP, int] = {}
-        last: dict[TP, int] = {}
-        for message in messages:
-            tp = (message.topic() or "", message.partition() or 0)
-            counts[tp] = counts.get(tp, 0) + 1
-            last[tp] = message.timestamp()[1]
+        tps = [(m.topic(), m.partition()) for m in messages]
+        counts = _Counter(tps)
+        last = dict(zip(tps, messages, strict=True))  # the last message of each partition
         for tp, n in counts.items():
             child = self._consumed.get(tp)
             if child is None:
                 child = self._consumed[tp] = self.consumed.labels(tp[0], str(tp[1]))
             child.inc(n)
         now_ms = time.time() * 1000
-        for timestamp in last.values():
+        for message in last.values():
+            timestamp = message.timestamp()[1]
             if timestamp > 0:
                 self.e2e_latency.observe(max(0.0, now_ms - timestamp) / 1000)
 
