@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -65,4 +66,7 @@ def run(args: argparse.Namespace) -> int:
                 print(flush=True)
             time.sleep(args.watch)
     except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # piped into head or less, which closed early
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing may write to the pipe
         return 0
