@@ -465,7 +465,11 @@ class Worker:
             }
             ends = self.restorer.end_offsets(list(tps.values()))
             if any(checkpoint.get(s, 0) > ends[tp] for s, tp in tps.items()):
-                log.warning("task %s: checkpoint is past its changelog's end", task_id)
+                log.warning(
+                    "task %s: checkpoint is past its changelog's end (the changelog was "
+                    "recreated, e.g. by streamer replay); rebuilding its state",
+                    task_id,
+                )
                 checkpoint = {}
         if stores_with_changelog and not checkpoint and directory.exists():
             # No clean checkpoint: the local state may hold anything. Rebuild it.
