@@ -24,6 +24,8 @@ Adder = Callable[[Any, Any, Any], Any]
 Merger = Callable[[Any, Any, Any], Any]
 
 NO_TIME = -(2**62)
+NO_WINDOW = 2**62
+"""Above every window start: the earliest start of an empty window store."""
 
 
 class _WindowedBase(Processor):
@@ -113,6 +115,8 @@ class FixedWindowAggregateProcessor(_WindowedBase):
         self.initializer = initializer
         self.adder = adder
         self._closed_bound = NO_TIME
+        self._earliest: int | None = None
+        """The earliest start of a window in the store (NO_WINDOW: none); None: unknown."""
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
@@ -137,6 +141,8 @@ class FixedWindowAggregateProcessor(_WindowedBase):
                 current = self.initializer()
             updated = self.adder(key, record.value, current)
             self.store.put(key, start, updated)
+            if self._earliest is not None and start < self._earliest:
+                self._earliest = start
             if not self.emit_final:
                 self._emit(Record(Windowed(key, start, end), updated, record.timestamp, ()))
         if not accepted:
@@ -149,11 +155,15 @@ class FixedWindowAggregateProcessor(_WindowedBase):
         if bound <= self._closed_bound:
             return
         self._closed_bound = bound
+        if self._earliest is not None and bound <= self._earliest:
+            return  # no window in the store starts before the bound: nothing to scan
         size = self.windows.end_of(0)
         for key, start, value in list(self.store.windows_starting_before(bound)):
             if self.emit_final:
                 self._emit(Record(Windowed(key, start, start + size), value, start + size - 1, ()))
             self.store.delete(key, start)
+        first = next(iter(self.store.windows_starting_before(NO_WINDOW)), None)
+        self._earliest = NO_WINDOW if first is None else first[1]
 
 
 class SlidingWindowAggregateProcessor(_WindowedBase):
