@@ -28,8 +28,17 @@ from streamer.topology.graph import Topology
 class WorkerProcess:
     """One ``streamer.runtime.child`` process running ``spec`` as slot ``instance``."""
 
-    def __init__(self, spec: str, config: AppConfig, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        spec: str,
+        config: AppConfig,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        group_protocol: str = "consumer",
+    ) -> None:
         self.spec = spec
+        self.group_protocol = group_protocol
         self.config = config
         self.env = env
         self.log_dir = log_dir
@@ -46,7 +55,7 @@ class WorkerProcess:
                 "streamer.runtime.child",
                 self.spec,
                 config_to_json(self.config),
-                "consumer",
+                self.group_protocol,
             ],
             env={**os.environ, **self.env},
             stdout=log,

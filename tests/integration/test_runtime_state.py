@@ -100,9 +100,11 @@ def test_state_is_rebuilt_from_the_changelog_and_a_checkpoint_limits_restore_to_
     }
 
 
+@pytest.mark.parametrize("protocol", ["consumer", "classic"])
 def test_group_grows_to_three_and_shrinks_to_one_with_exact_results(
-    kafka: KafkaCluster, new_topic, tmp_path: Path
+    kafka: KafkaCluster, new_topic, tmp_path: Path, protocol: str
 ) -> None:
+    """Under KIP-848 (range assignor) and the classic protocol (cooperative-sticky)."""
     source, sink = new_topic(partitions=6), new_topic(partitions=6)
     env = {apps.INPUT: source, apps.OUTPUT: sink}
     bootstrap = kafka.bootstrap_servers
@@ -113,6 +115,7 @@ def test_group_grows_to_three_and_shrinks_to_one_with_exact_results(
             config.__class__(**{**config.__dict__, "instance": i}),
             env,
             tmp_path,
+            group_protocol=protocol,
         )
         for i in range(3)
     ]
