@@ -20,3 +20,53 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+
+# Puts a `prometheus` binary on the machine for the test in which a real Prometheus server
+# scrapes a worker group. When it is missing, installs Debian's package if this runs as root
+# with apt-get (non-interactive, without recommended packages, and without starting the
+# package's service); otherwise says that the test will be skipped.
+# STREAMER_INSTALL_PROMETHEUS=0 never installs.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1; then
+    return 0
+  fi
+  local skip="the test with a real Prometheus server will be skipped"
+  if [ "${STREAMER_INSTALL_PROMETHEUS:-1}" = 0 ]; then
+    echo "==> prometheus not found and STREAMER_INSTALL_PROMETHEUS=0: $skip"
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "==> prometheus not found, and installing it needs root and apt-get: $skip" \
+      "(install the 'prometheus' package, or put its binary on PATH, to run it)"
+    return 0
+  fi
+  echo "==> installing prometheus with apt-get (for the test with a real Prometheus server)"
+  local log
+  log="$(mktemp)"
+  # In a subshell, so that its trap removes a policy-rc.d it created whatever happens. The
+  # policy (exit 101) keeps the package's postinst from starting a system-wide server.
+  local status=0
+  (
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      trap 'rm -f "$policy"' EXIT
+      printf '#!/bin/sh\n# Temporary: no service starts while scripts/check installs packages.\nexit 101\n' \
+        >"$policy"
+      chmod 755 "$policy"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    install=(apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold
+      prometheus)
+    "${install[@]}" || { apt-get update -q && "${install[@]}"; }
+  ) >"$log" 2>&1 || status=$?
+  if [ "$status" = 0 ] && command -v prometheus >/dev/null 2>&1; then
+    echo "==> installed $(prometheus --version 2>&1 | head -n 1)"
+  elif command -v prometheus >/dev/null 2>&1; then
+    tail -n 15 "$log" >&2
+    echo "==> apt-get failed (output above), but the prometheus binary is there"
+  else
+    tail -n 15 "$log" >&2
+    echo "==> installing prometheus failed (output above): $skip"
+  fi
+  rm -f "$log"
+}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -426,6 +428,192 @@ def test_streamer_run_serves_prometheus_metrics_per_worker_process(
     text = log.read_text()
     assert f"serving Prometheus metrics on 127.0.0.1:{port}" in text
     assert f"serving Prometheus metrics on 127.0.0.1:{port + 1}" in text
+
+
+def _prometheus_binary() -> str | None:
+    return os.environ.get("STREAMER_PROMETHEUS") or shutil.which("prometheus")
+
+
+def _promql(port: int, expr: str) -> list[dict[str, Any]]:
+    """An instant query through Prometheus' HTTP API: the result vector."""
+    query = urllib.parse.urlencode({"query": expr})
+    url = f"http://127.0.0.1:{port}/api/v1/query?{query}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def _by(result: list[dict[str, Any]], *labels: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(series["metric"].get(label, "") for label in labels): float(series["value"][1])
+        for series in result
+    }
+
+
+def _feed(bootstrap: str, topic: str, stop: threading.Event) -> None:
+    """About 100 records a second on 11 keys, so both partitions grow, until ``stop``."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    n = 0
+    while not stop.is_set():
+        for _ in range(10):
+            producer.produce(topic, json.dumps({"n": n}).encode(), f"k{n % 11}".encode())
+            n += 1
+        producer.poll(0)
+        stop.wait(0.1)
+    assert producer.flush(30) == 0
+
+
+def test_a_prometheus_server_scrapes_lag_and_throughput_from_a_worker_group(
+    kafka: KafkaCluster, io_topics: tuple[str, str], tmp_path: Path
+) -> None:
+    binary = _prometheus_binary()
+    if binary is None:
+        pytest.skip(
+            "no prometheus binary on PATH (scripts/check installs Debian's 'prometheus' "
+            "package when it runs as root with apt-get; STREAMER_PROMETHEUS names another)"
+        )
+    source, sink = io_topics
+    bootstrap = kafka.bootstrap_servers
+    port = _free_ports(3)  # port, port + 1: the workers; port + 2: Prometheus
+    prom_port = port + 2
+    app_id = f"it-prom-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    job = "streamer"
+    targets = [f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}"]
+    config = tmp_path / "prometheus.yml"  # JSON is YAML
+    config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": job,
+                        "scrape_timeout": "1s",
+                        "static_configs": [{"targets": targets}],
+                    }
+                ],
+            }
+        )
+    )
+    group_log, prom_log = tmp_path / "run.log", tmp_path / "prometheus.log"
+
+    def logs() -> str:
+        return (
+            f"--- streamer run\n{group_log.read_text()[-2000:]}\n"
+            f"--- prometheus\n{prom_log.read_text()[-2000:]}"
+        )
+
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed, args=(bootstrap, source, stop), daemon=True)
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        started.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamer.cli.main",
+                    "run",
+                    RUNNING_COUNT,
+                    "--app-id",
+                    app_id,
+                    "--bootstrap-servers",
+                    bootstrap,
+                    "--processes",
+                    "2",
+                    "--state-dir",
+                    str(tmp_path / "state"),
+                    "--metrics-port",
+                    str(port),
+                    "--metrics-address",
+                    "127.0.0.1",
+                ],
+                env={**os.environ, apps.INPUT: source, apps.OUTPUT: sink},
+                stdout=group_log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        started.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    "--log.level=warn",
+                ],
+                stdout=prom_log.open("wb"),
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        )
+        feeder.start()
+        deadline = time.monotonic() + 120
+        checks: dict[str, Any] = {}
+        while True:
+            for process in started:
+                assert process.poll() is None, f"{process.args[0]} exited\n{logs()}"
+            try:
+                up = _by(_promql(prom_port, f'up{{job="{job}"}}'), "instance")
+                info = _by(_promql(prom_port, "streamer_worker_info"), "instance", "slot")
+                lag = _by(
+                    _promql(prom_port, f'streamer_consumer_lag_records{{job="{job}"}}'),
+                    "topic",
+                    "partition",
+                )
+                throughput = _by(
+                    _promql(
+                        prom_port,
+                        "sum by (instance, topic) "
+                        f'(rate(streamer_records_consumed_total{{job="{job}"}}[5s]))',
+                    ),
+                    "instance",
+                    "topic",
+                )
+            except OSError as error:  # Prometheus not listening yet
+                checks = {"error": repr(error)}
+            else:
+                checks = {"up": up, "info": info, "lag": lag, "throughput": throughput}
+                if (
+                    up == {(t,): 1.0 for t in targets}
+                    and set(lag) == {(source, "0"), (source, "1")}
+                    and all(throughput.get((t, source), 0) > 0 for t in targets)
+                ):
+                    break
+            assert time.monotonic() < deadline, f"{checks}\n{logs()}"
+            time.sleep(1)
+        # Process i serves on --metrics-port + i; Prometheus tells them apart by instance.
+        assert info == {(targets[0], "0"): 1.0, (targets[1], "1"): 1.0}
+        assert all(value >= 0 for value in lag.values())
+        # Once the input stops, the lag Prometheus reads drops to 0 on both partitions.
+        stop.set()
+        feeder.join(60)
+        while True:
+            lag = _by(
+                _promql(prom_port, f'streamer_consumer_lag_records{{job="{job}"}}'),
+                "topic",
+                "partition",
+            )
+            if lag == {(source, "0"): 0.0, (source, "1"): 0.0}:
+                break
+            assert time.monotonic() < deadline, f"{lag}\n{logs()}"
+            time.sleep(1)
+        total = _promql(prom_port, f'sum(streamer_records_consumed_total{{job="{job}"}})')
+        assert float(total[0]["value"][1]) > 0
+        group = started[0]
+        group.send_signal(signal.SIGTERM)
+        assert group.wait(60) == 0, logs()
+    finally:
+        stop.set()
+        for process in reversed(started):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 # --- tracing -----------------------------------------------------------------------------
