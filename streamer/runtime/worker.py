@@ -48,11 +48,12 @@ from streamer.kafka.runtime_clients import (
 )
 from streamer.processors.api import Headers, TaskCounters
 from streamer.runtime.config import AppConfig
+from streamer.runtime.global_tables import GlobalTables
 from streamer.runtime.metrics import NoopMetrics, WorkerMetrics
 from streamer.runtime.restore import StateRestorer
 from streamer.runtime.task import Task, TaskId
 from streamer.runtime.topics import prepare_topics
-from streamer.state import Checkpoint, KeyValueStore, open_store
+from streamer.state import Checkpoint, open_store
 from streamer.topology.graph import Topology
 
 if TYPE_CHECKING:
@@ -148,8 +149,9 @@ class Worker:
         self.commits = 0
         self.aborts = 0
         self.rebalances = 0
-        self.global_stores: dict[str, KeyValueStore[Any, Any]] = {}
-        self._global_by_topic: dict[str, KeyValueStore[Any, Any]] = {}
+        self.global_tables = GlobalTables(
+            topology, config.state_dir / config.app_id / f"global-{config.slot}"
+        )
         self._sink: RecordSink = _TransactionalSink(self)
         self.metrics: WorkerMetrics = metrics if metrics is not None else NoopMetrics()
         self.tracing = tracing
@@ -208,7 +210,7 @@ class Worker:
             self.producer.init_transactions()
         restore_conf = {**base, "isolation.level": "read_committed", "fetch.max.bytes": 16 << 20}
         self.restorer = StateRestorer(RestoreConsumer(restore_conf), batch=cfg.restore_batch)
-        self._start_global_tables(restore_conf)
+        self.global_tables.load(restore_conf, cfg.bootstrap_servers, self.stop_requested)
         consumer_conf: dict[str, Any] = {
             **base,
             "group.id": cfg.app_id,
@@ -239,51 +241,6 @@ class Worker:
         self.metrics.started(self)
         log.info("worker %s of %s started (%s)", cfg.slot, cfg.app_id, cfg.guarantee.value)
 
-    def _start_global_tables(self, conf: dict[str, Any]) -> None:
-        if not self.topology.global_tables:
-            self._global_consumer: RestoreConsumer | None = None
-            return
-        consumer = RestoreConsumer(conf)
-        self._global_consumer = consumer
-        for table in self.topology.global_tables:
-            path = self._app_dir / f"global-{self.config.slot}" / table.name
-            if path.exists():
-                shutil.rmtree(path)
-            store = KeyValueStore(
-                open_store("rocksdb", table.name, path), table.key_serde, table.value_serde
-            )
-            self.global_stores[table.name] = store
-            self._global_by_topic[table.topic] = store
-        admin = KafkaAdmin(self.config.bootstrap_servers)
-        pending: set[TP] = set()
-        for table in self.topology.global_tables:
-            for partition in admin.partitions(table.topic):
-                consumer.add((table.topic, partition), None)
-                pending.add((table.topic, partition))
-        ends = consumer.end_offsets(pending)
-        pending = {tp for tp in pending if ends[tp] > 0}
-        loaded = 0
-        while pending and not self.stop_requested.is_set():
-            loaded += self._poll_global(10_000, 0.2, pending)
-        log.info("global tables loaded: %d records", loaded)
-
-    def _poll_global(self, max_records: int, timeout: float, pending: set[TP] | None) -> int:
-        assert self._global_consumer is not None
-        records, at_end = self._global_consumer.consume(max_records, timeout)
-        for message in records:
-            store = self._global_by_topic[str(message.topic())]
-            key = message.key()
-            if key is None:
-                continue
-            value = message.value()
-            if value is None:
-                store.store.delete(key)
-            else:
-                store.store.put(key, value)
-        if pending is not None:
-            pending -= at_end
-        return len(records)
-
     # --- the loop ---------------------------------------------------------------------------------
 
     def run_once(self) -> None:
@@ -302,8 +259,7 @@ class Worker:
             self.metrics.batch(messages, time.perf_counter() - began)
         if self.restorer.active:
             self.restorer.step(0.05 if not messages else 0.0, self._restored)
-        if self._global_consumer is not None:
-            self._poll_global(1000, 0.0, None)
+        self.global_tables.poll()
         for slot in self.slots.values():
             if not slot.restoring:
                 slot.task.punctuate_wall_clock()
@@ -423,7 +379,7 @@ class Worker:
             open_store=lambda name: _open_locked(directory / name, name),
             sink=self._sink,
             clock=self.clock,
-            global_stores=self.global_stores,
+            global_stores=self.global_tables.stores,
             error_policy=self.config.error_policy,
         )
         task.counters = self.task_counters.setdefault(task_id, task.counters)
@@ -621,10 +577,7 @@ class Worker:
                 closer()
             except Exception:
                 log.exception("closing a consumer failed")
-        if self._global_consumer is not None:
-            self._global_consumer.close()
-        for store in self.global_stores.values():
-            store.store.close()
+        self.global_tables.close()
         try:
             self.producer.close()
         except Exception:
