@@ -68,6 +68,11 @@ class Message(Protocol):
     def error(self) -> KafkaError | None: ...
 
 
+def _offsets(offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None) -> list[TopicPartition]:
+    meta = metadata or {}
+    return [TopicPartition(t, p, o, metadata=meta.get((t, p))) for (t, p), o in offsets.items()]
+
+
 def _tps(partitions: Iterable[TopicPartition]) -> list[TP]:
     return [(p.topic, p.partition) for p in partitions]
 
@@ -153,6 +158,14 @@ class GroupConsumer:
 
     def committed(self, partitions: Iterable[TP], timeout: float = 30.0) -> dict[TP, int]:
         """Committed offsets; partitions with none are left out."""
+        return {
+            tp: o for tp, (o, _meta) in self.committed_with_metadata(partitions, timeout).items()
+        }
+
+    def committed_with_metadata(
+        self, partitions: Iterable[TP], timeout: float = 30.0
+    ) -> dict[TP, tuple[int, str]]:
+        """Committed offsets with the metadata string committed beside each."""
         tps = [TopicPartition(t, p) for t, p in partitions]
         if not tps:
             return {}
@@ -160,7 +173,11 @@ class GroupConsumer:
             result = self._consumer.committed(tps, timeout=timeout)
         except KafkaException as exc:
             raise _wrap(exc, "fetching committed offsets") from exc
-        return {(tp.topic, tp.partition): tp.offset for tp in result if tp.offset >= 0}
+        return {
+            (tp.topic, tp.partition): (tp.offset, tp.metadata or "")
+            for tp in result
+            if tp.offset >= 0
+        }
 
     def log_start_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         result: dict[TP, int] = {}
@@ -171,11 +188,11 @@ class GroupConsumer:
             result[(topic, partition)] = low
         return result
 
-    def commit(self, offsets: Mapping[TP, int]) -> None:
-        """Commit ``offsets`` (next offsets to read) synchronously."""
+    def commit(self, offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None = None) -> None:
+        """Commit ``offsets`` (next offsets to read) synchronously, each with its metadata."""
         if not offsets:
             return
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        tps = _offsets(offsets, metadata)
         try:
             self._consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
@@ -327,9 +344,15 @@ class OutputProducer:
     def poll(self) -> None:
         self._producer.poll(0)
 
-    def commit(self, offsets: Mapping[TP, int], group_metadata: Any, timeout: float = 60.0) -> None:
-        """Add consumer ``offsets`` to the open transaction and commit it."""
-        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+    def commit(
+        self,
+        offsets: Mapping[TP, int],
+        group_metadata: Any,
+        metadata: Mapping[TP, str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        """Add consumer ``offsets`` (with their metadata) to the open transaction; commit it."""
+        tps = _offsets(offsets, metadata)
         try:
             if tps:
                 self._producer.send_offsets_to_transaction(tps, group_metadata, timeout)

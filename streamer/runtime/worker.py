@@ -31,7 +31,6 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +83,7 @@ class _TaskSlot:
     inputs: set[TP] = field(default_factory=set)
     restoring: bool = False
     last_checkpoint: float = 0.0
+    committed_stream_time: int = -1
     changelog_offsets: dict[str, int] = field(default_factory=dict)
     """Per store: the next changelog offset its local state does not yet reflect."""
 
@@ -312,11 +312,13 @@ class Worker:
             if self.config.exactly_once:
                 if not self.in_transaction:
                     return
-                self.producer.commit(self.positions, self.consumer.group_metadata())
+                self.producer.commit(
+                    self.positions, self.consumer.group_metadata(), self._offset_metadata()
+                )
                 self.in_transaction = False
             else:
                 self.producer.flush()
-                self.consumer.commit(self.positions)
+                self.consumer.commit(self.positions, self._offset_metadata())
         except KafkaRuntimeError as exc:
             if exc.fatal or not self.config.exactly_once:
                 raise
@@ -327,6 +329,7 @@ class Worker:
         self.positions.clear()
         for slot in running:
             slot.task.commit_stores()
+            slot.committed_stream_time = slot.task.stream_time
             if (
                 not self.config.exactly_once
                 and time.monotonic() - slot.last_checkpoint >= CHECKPOINT_INTERVAL_S
@@ -336,6 +339,14 @@ class Worker:
         self.metrics.commit(time.perf_counter() - began)
         if self._cache_overflow:
             self._cache_overflow = False
+
+    def _offset_metadata(self) -> dict[TP, str]:
+        """Each task's stream time, committed beside its input offsets (see _on_assigned)."""
+        return {
+            tp: encode_offset_metadata(task.stream_time)
+            for tp in self.positions
+            if (task := self._task_by_tp.get(tp)) is not None
+        }
 
     def _abort(self) -> None:
         """Abort the transaction, drop uncommitted state and rewind to committed offsets."""
@@ -355,6 +366,7 @@ class Worker:
             slot.task.discard_uncommitted()
             slot.task.close()
             slot.task = self._new_task(slot.id, slot.directory)
+            slot.task.stream_time = slot.committed_stream_time
             for tp in slot.inputs:
                 self._task_by_tp[tp] = slot.task
         inputs = [tp for slot in self.slots.values() for tp in slot.inputs]
@@ -493,7 +505,15 @@ class Worker:
                 self.consumer.pause([tp])
             else:
                 self._task_by_tp[tp] = slot.task
-        self._check_offsets_below_log_start(partitions)
+        committed = self.consumer.committed_with_metadata(partitions)
+        for slot in new_slots:
+            # Stream time survives restarts and moves: windows closed before stay closed.
+            stream_time = max(
+                (decode_offset_metadata(committed[tp][1]) for tp in slot.inputs if tp in committed),
+                default=-1,
+            )
+            slot.task.stream_time = slot.committed_stream_time = stream_time
+        self._check_offsets_below_log_start({tp: o for tp, (o, _m) in committed.items()})
         log.info(
             "assigned %d partitions; %d new tasks (%d restoring): %s",
             len(partitions),
@@ -502,9 +522,7 @@ class Worker:
             _describe(partitions),
         )
 
-    def _check_offsets_below_log_start(self, partitions: Iterable[TP]) -> None:
-        partitions = list(partitions)
-        committed = self.consumer.committed(partitions)
+    def _check_offsets_below_log_start(self, committed: dict[TP, int]) -> None:
         starts = self.consumer.log_start_offsets(committed)
         for tp, offset in committed.items():
             if offset < starts[tp]:
@@ -590,6 +608,22 @@ class Worker:
             self.commits,
             self.aborts,
         )
+
+
+_METADATA_PREFIX = "streamer:st="
+
+
+def encode_offset_metadata(stream_time: int) -> str:
+    """The metadata committed with a task's input offsets: its stream time."""
+    return f"{_METADATA_PREFIX}{stream_time}"
+
+
+def decode_offset_metadata(metadata: str) -> int:
+    """Stream time from committed offset metadata; -1 for anything else (e.g. other tools)."""
+    if metadata.startswith(_METADATA_PREFIX):
+        with contextlib.suppress(ValueError):
+            return int(metadata[len(_METADATA_PREFIX) :])
+    return -1
 
 
 def _describe(partitions: list[TP], limit: int = 20) -> str:

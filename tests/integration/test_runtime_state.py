@@ -286,3 +286,40 @@ def _dlq_headers(bootstrap: str, topic: str) -> list[dict[str, bytes]]:
     finally:
         consumer.close()
     return out
+
+
+def test_stream_time_survives_a_restart_so_closed_windows_stay_closed(
+    kafka: KafkaCluster, new_topic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, sink = new_topic(partitions=1), new_topic(partitions=1)
+    monkeypatch.setenv(apps.INPUT, source)
+    monkeypatch.setenv(apps.OUTPUT, sink)
+    bootstrap = kafka.bootstrap_servers
+    topology = apps.windowed_count()
+    config = app_config(bootstrap, tmp_path / "state")
+    base = int(time.time()) * 1000 - 3_600_000
+
+    def send(*timestamps: int) -> None:
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": bootstrap})
+        for ts in timestamps:
+            producer.produce(source, key=b"a", value=json.dumps({"ts": ts}).encode(), timestamp=ts)
+        producer.flush(30)
+
+    send(base + 500, base + 5_000)  # the second record closes window [base, base + 1 s)
+    with worker_thread(topology, config):
+        wait_for_count(bootstrap, sink, 1, timeout=60)
+    # After the restart, a record for the closed window is late: it must not reopen it.
+    send(base + 700, base + 10_000)
+    with worker_thread(topology, config) as worker:
+        wait_for_count(bootstrap, sink, 2, timeout=60)
+        deadline = time.monotonic() + 30
+        while sum(c.values.get("late-records", 0) for c in worker.task_counters.values()) < 1:
+            assert time.monotonic() < deadline, "the late record was not counted"
+            time.sleep(0.05)
+    windows = [
+        (decode(value)["start"] - base, decode(value)["count"])
+        for _p, _o, _key, value in read_to_end(bootstrap, sink)
+    ]
+    assert windows == [(0, 1), (5_000, 1)]
