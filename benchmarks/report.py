@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import summary
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs/benchmarks.md"
 IMG = ROOT / "docs/img"
@@ -45,6 +47,48 @@ def _get(results: dict[str, Any], *path: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+CPU_PAIRS = (
+    ("raw/streamer, stateless", "raw/stateless/at-least-once", "streamer/stateless/at-least-once"),
+    (
+        "quix/streamer, stateless",
+        "quix/stateless/at-least-once",
+        "streamer/stateless/at-least-once",
+    ),
+    (
+        "quix/streamer, aggregate at-least-once",
+        "quix/aggregate/at-least-once",
+        "streamer/aggregate/at-least-once",
+    ),
+    (
+        "quix/streamer, aggregate exactly-once",
+        "quix/aggregate/exactly-once",
+        "streamer/aggregate/exactly-once",
+    ),
+    (
+        "quix/streamer, windowed exactly-once",
+        "quix/windowed/exactly-once",
+        "streamer/windowed/exactly-once",
+    ),
+)
+
+
+def cpu_ratios(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per round, CPU seconds of one engine over the other's for the same records.
+
+    On a shared machine, CPU per record moves much less than wall-clock rates, so these
+    ratios (speed in CPU terms: above 1 means streamer needs less CPU) back the rate ratios.
+    """
+    t = results.get("throughput") or {}
+    out: dict[str, dict[str, float]] = {}
+    for name, a, b in CPU_PAIRS:
+        if a in t and b in t:
+            values = [
+                x["cpu_s"] / y["cpu_s"] for x, y in zip(t[a]["runs"], t[b]["runs"], strict=True)
+            ]
+            out[name] = summary(values)
+    return out
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
@@ -123,6 +167,9 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"{workload + ', ' + guarantee:<34}" + "".join(f"{c:>26}" for c in cells))
         lines.append("")
         for name, r in (results.get("ratios") or {}).items():
+            lines.append(f"{name:<44} {_mmm(r, '{:.2f}')}")
+        lines.append("CPU seconds for the same records, ratio:")
+        for name, r in cpu_ratios(results).items():
             lines.append(f"{name:<44} {_mmm(r, '{:.2f}')}")
     lat = results.get("latency") or {}
     if lat:
@@ -328,7 +375,9 @@ def markdown(results: dict[str, Any]) -> str:
                 )
         lines += ["", "| ratio, within each round | median (min-max) |", "|---|---|"]
         for name, r in (results.get("ratios") or {}).items():
-            lines.append(f"| {name} | {_mmm(r, '{:.2f}')} |")
+            lines.append(f"| records/s {name} | {_mmm(r, '{:.2f}')} |")
+        for name, r in cpu_ratios(results).items():
+            lines.append(f"| CPU s for the same records, {name} | {_mmm(r, '{:.2f}')} |")
     mem = results.get("memory")
     if mem:
         lines += [
