@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,18 @@ from streamer.runtime.worker import Worker
 
 
 def main(argv: list[str]) -> int:
+    # Handle SIGTERM/SIGINT from the start: a stop that arrives while the worker is still
+    # starting (loading the topology, global tables) ends it cleanly too, with exit code 0.
+    stop_requested = threading.Event()
+    workers: list[Worker] = []
+
+    def stop(_signum: int, _frame: Any) -> None:
+        stop_requested.set()
+        for worker in workers:
+            worker.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     spec, config_json, protocol, *rest = argv
     options: dict[str, Any] = json.loads(rest[0]) if rest else {}
     config = config_from_json(config_json)
@@ -52,12 +65,9 @@ def main(argv: list[str]) -> int:
         worker = Worker(
             load_topology(spec), config, group_protocol=protocol, metrics=metrics, tracing=tracing
         )
-
-        def stop(_signum: int, _frame: Any) -> None:
-            worker.request_stop()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        workers.append(worker)
+        if stop_requested.is_set():
+            return 0
         worker.run()
     except StreamerError as exc:
         log.error("worker %s failed: %s", config.slot, exc)

@@ -69,7 +69,15 @@ class WorkerProcess:
         self.process.wait(30)
 
     def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM the worker once it has started (so that it has a group to leave) and
+        return its exit code."""
         assert self.process is not None
+        log_path = self.log_dir / f"worker-{self.config.instance}-{self.starts}.log"
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            if log_path.exists() and " started (" in log_path.read_text(errors="replace"):
+                break
+            time.sleep(0.1)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
@@ -227,3 +235,44 @@ def wait_for_count(bootstrap: str, topic: str, count: int, *, timeout: float) ->
 
 def decode(value: bytes | None) -> Any:
     return None if value is None else json.loads(value)
+
+
+def wait_for_group_caught_up(bootstrap: str, group: str, topic: str, *, timeout: float) -> None:
+    """Wait until ``group`` has committed offsets at the end of every partition of ``topic``.
+
+    Counting output records is not enough under at-least-once: duplicates can make up the
+    count before every input record is processed.
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex[:8]}"}
+    )
+    try:
+        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        deadline = time.monotonic() + timeout
+        while True:
+            probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+            try:
+                committed = {
+                    tp.partition: tp.offset
+                    for tp in probe.committed(
+                        [TopicPartition(topic, p) for p in partitions], timeout=10
+                    )
+                }
+            finally:
+                probe.close()
+            behind = {
+                p: ends[p] - committed.get(p, 0)
+                for p in partitions
+                if committed.get(p, 0) < ends[p]
+            }
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"group {group} still behind on {topic}: {behind}")
+            time.sleep(0.2)
+    finally:
+        consumer.close()

@@ -19,7 +19,7 @@ from tests.integration.support import (
     app_config,
     decode,
     read_to_end,
-    wait_for_count,
+    wait_for_group_caught_up,
 )
 
 RECORDS = 50_000
@@ -83,7 +83,8 @@ def test_workers_killed_repeatedly_lose_nothing(
             victim.start()
         # After the last kill, the dead member's partitions move once its session expires.
         producer.join(120)
-        wait_for_count(kafka.bootstrap_servers, sink, RECORDS, timeout=180)
+        assert not producer.is_alive(), "producing the input took over 120 s"
+        wait_for_group_caught_up(kafka.bootstrap_servers, config.app_id, source, timeout=180)
         for worker in workers:
             assert worker.stop() == 0, worker.log_text()[-3000:]
     finally:
