@@ -45,7 +45,7 @@ class AppConfig:
     error_policy: ErrorPolicy = ErrorPolicy.FAIL
     static_membership: bool = False
     max_batch: int = 1000
-    poll_timeout_ms: int = 100
+    poll_timeout_ms: int = 10
     internal_topic_prefix: str | None = None
     internal_replication_factor: int = 1
     restore_batch: int = 10_000
