@@ -89,7 +89,8 @@ class Suite:
             "machine": machine(),
             "kafka": "4.1.1 (one local KRaft broker, 127.0.0.1)",
             "parameters": {
-                k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()
+                k: (_display_path(v) if isinstance(v, Path) else v)
+                for k, v in vars(options).items()
             },
             "quix": self.quix,
         }
@@ -523,6 +524,14 @@ def _wait_assigned(procs: list[tuple[subprocess.Popen[bytes], Path]], timeout: f
             msg = f"{len(pending)} workers got no partitions within {timeout} s"
             raise RuntimeError(msg)
         time.sleep(0.1)
+
+
+def _display_path(path: Path) -> str:
+    """A path as recorded in results: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 SECTIONS: dict[str, Callable[[Suite], None]] = {

@@ -31,11 +31,10 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamer.errors import StateError, StreamerError
+from streamer.errors import StreamerError
 from streamer.kafka.admin import KafkaAdmin
 from streamer.kafka.runtime_clients import (
     TP,
@@ -50,9 +49,17 @@ from streamer.runtime.config import AppConfig
 from streamer.runtime.global_tables import GlobalTables
 from streamer.runtime.metrics import NoopMetrics, WorkerMetrics
 from streamer.runtime.restore import StateRestorer
+from streamer.runtime.slots import (
+    TaskSlot,
+    WallClock,
+    decode_offset_metadata,
+    describe_partitions,
+    encode_offset_metadata,
+    open_locked,
+)
 from streamer.runtime.task import Task, TaskId
 from streamer.runtime.topics import prepare_topics
-from streamer.state import Checkpoint, open_store
+from streamer.state import Checkpoint
 from streamer.topology.graph import Topology
 
 if TYPE_CHECKING:
@@ -66,26 +73,6 @@ CHECKPOINT_INTERVAL_S = 30.0
 """At-least-once: how often a running task writes its checkpoint (and flushes its stores)."""
 MAX_DIRTY_KEYS = 50_000
 """Commit early once the write caches of this worker hold this many dirty keys."""
-
-
-class _WallClock:
-    def now_ms(self) -> int:
-        return int(time.time() * 1000)
-
-
-@dataclass
-class _TaskSlot:
-    """A task and the bookkeeping around it."""
-
-    id: TaskId
-    task: Task
-    directory: Path
-    inputs: set[TP] = field(default_factory=set)
-    restoring: bool = False
-    last_checkpoint: float = 0.0
-    committed_stream_time: int = -1
-    changelog_offsets: dict[str, int] = field(default_factory=dict)
-    """Per store: the next changelog offset its local state does not yet reflect."""
 
 
 class _TransactionalSink:
@@ -133,8 +120,8 @@ class Worker:
         self.group_protocol = group_protocol
         self.prefix = config.prefix
         self.stop_requested = threading.Event()
-        self.clock = _WallClock()
-        self.slots: dict[TaskId, _TaskSlot] = {}
+        self.clock = WallClock()
+        self.slots: dict[TaskId, TaskSlot] = {}
         self.tp_task: dict[TP, TaskId] = {}
         self._task_by_tp: dict[TP, Task] = {}
         """The running (not restoring) task of each assigned input partition."""
@@ -388,7 +375,7 @@ class Worker:
             sub,
             task_id.partition,
             app_id=self.prefix,
-            open_store=lambda name: _open_locked(directory / name, name),
+            open_store=lambda name: open_locked(directory / name, name),
             sink=self._sink,
             clock=self.clock,
             global_stores=self.global_tables.stores,
@@ -397,7 +384,7 @@ class Worker:
         task.counters = self.task_counters.setdefault(task_id, task.counters)
         return task
 
-    def _write_checkpoint(self, slot: _TaskSlot) -> None:
+    def _write_checkpoint(self, slot: TaskSlot) -> None:
         """Record the changelog offsets the committed local state reflects.
 
         The stores are flushed to disk first, so a checkpoint never claims more than the
@@ -418,7 +405,7 @@ class Worker:
         if slot.changelog_offsets:
             Checkpoint.write(slot.directory / CHECKPOINT_FILE, slot.changelog_offsets)
 
-    def _open_slot(self, task_id: TaskId) -> _TaskSlot:
+    def _open_slot(self, task_id: TaskId) -> TaskSlot:
         directory = self._task_dir(task_id)
         checkpoint_path = directory / CHECKPOINT_FILE
         checkpoint = Checkpoint.load(checkpoint_path) if checkpoint_path.exists() else {}
@@ -450,7 +437,7 @@ class Worker:
             checkpoint_path.unlink()
         directory.mkdir(parents=True, exist_ok=True)
         task = self._new_task(task_id, directory)
-        slot = _TaskSlot(task_id, task, directory, changelog_offsets=dict(checkpoint))
+        slot = TaskSlot(task_id, task, directory, changelog_offsets=dict(checkpoint))
         changelogs = {
             name: (topic, task_id.partition) for name, topic in task.changelog_topics.items()
         }
@@ -476,7 +463,7 @@ class Worker:
                 self.consumer.resume(slot.inputs)
                 log.info("task %s: restored, processing resumes", task)
 
-    def _close_slot(self, slot: _TaskSlot, *, clean: bool) -> None:
+    def _close_slot(self, slot: TaskSlot, *, clean: bool) -> None:
         if slot.restoring:
             self.restorer.cancel_task(str(slot.id))
         if clean and not slot.restoring:
@@ -488,7 +475,7 @@ class Worker:
 
     def _on_assigned(self, partitions: list[TP]) -> None:
         self.rebalances += 1
-        new_slots: list[_TaskSlot] = []
+        new_slots: list[TaskSlot] = []
         for tp in partitions:
             sub = self.topology.subtopology_for(tp[0], self.prefix)
             if sub is None:
@@ -519,7 +506,7 @@ class Worker:
             len(partitions),
             len(new_slots),
             sum(1 for s in new_slots if s.restoring),
-            _describe(partitions),
+            describe_partitions(partitions),
         )
 
     def _check_offsets_below_log_start(self, committed: dict[TP, int]) -> None:
@@ -547,7 +534,7 @@ class Worker:
         log.info(
             "revoked %d partitions; committing before releasing them: %s",
             len(partitions),
-            _describe(partitions),
+            describe_partitions(partitions),
         )
         self._commit()
         self._release(partitions, clean=True)
@@ -608,43 +595,3 @@ class Worker:
             self.commits,
             self.aborts,
         )
-
-
-_METADATA_PREFIX = "streamer:st="
-
-
-def encode_offset_metadata(stream_time: int) -> str:
-    """The metadata committed with a task's input offsets: its stream time."""
-    return f"{_METADATA_PREFIX}{stream_time}"
-
-
-def decode_offset_metadata(metadata: str) -> int:
-    """Stream time from committed offset metadata; -1 for anything else (e.g. other tools)."""
-    if metadata.startswith(_METADATA_PREFIX):
-        with contextlib.suppress(ValueError):
-            return int(metadata[len(_METADATA_PREFIX) :])
-    return -1
-
-
-def _describe(partitions: list[TP], limit: int = 20) -> str:
-    names = [f"{t}[{p}]" for t, p in sorted(partitions)]
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
-def _open_locked(path: Path, name: str, *, wait: float = 30.0) -> Any:
-    """Open a RocksDB store, waiting while another process still holds its lock.
-
-    During a rebalance the previous owner may still be closing the store. Waiting is bounded:
-    after ``wait`` seconds the error says which directory is held.
-    """
-    deadline = time.monotonic() + wait
-    delay = 0.05
-    while True:
-        try:
-            return open_store("rocksdb", name, path)
-        except StateError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
