@@ -276,3 +276,13 @@ def wait_for_group_caught_up(bootstrap: str, group: str, topic: str, *, timeout:
             time.sleep(0.2)
     finally:
         consumer.close()
+
+
+def start_streamer_run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``streamer run ARGS`` as a child process with extra ``env``, output to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamer.cli.main", "run", *args],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )

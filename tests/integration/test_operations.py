@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -39,6 +38,7 @@ from tests.integration.support import (
     app_config,
     decode,
     read_to_end,
+    start_streamer_run,
     wait_for_count,
     worker_thread,
 )
@@ -356,29 +356,10 @@ def test_streamer_run_serves_prometheus_metrics_per_worker_process(
     port = _free_ports(2)
     app_id = f"it-metrics-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     log = tmp_path / "run.log"
-    group = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamer.cli.main",
-            "run",
-            RUNNING_COUNT,
-            "--app-id",
-            app_id,
-            "--bootstrap-servers",
-            bootstrap,
-            "--processes",
-            "2",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--metrics-port",
-            str(port),
-            "--metrics-address",
-            "127.0.0.1",
-        ],
-        env={**os.environ, apps.INPUT: source, apps.OUTPUT: sink},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+    group = start_streamer_run(
+        _metrics_group_args(app_id, bootstrap, tmp_path, port),
+        {apps.INPUT: source, apps.OUTPUT: sink},
+        log,
     )
     try:
         wait_for_count(bootstrap, sink, len(records), timeout=120)
@@ -509,29 +490,10 @@ def test_a_prometheus_server_scrapes_lag_and_throughput_from_a_worker_group(
     started: list[subprocess.Popen[bytes]] = []
     try:
         started.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamer.cli.main",
-                    "run",
-                    RUNNING_COUNT,
-                    "--app-id",
-                    app_id,
-                    "--bootstrap-servers",
-                    bootstrap,
-                    "--processes",
-                    "2",
-                    "--state-dir",
-                    str(tmp_path / "state"),
-                    "--metrics-port",
-                    str(port),
-                    "--metrics-address",
-                    "127.0.0.1",
-                ],
-                env={**os.environ, apps.INPUT: source, apps.OUTPUT: sink},
-                stdout=group_log.open("wb"),
-                stderr=subprocess.STDOUT,
+            start_streamer_run(
+                _metrics_group_args(app_id, bootstrap, tmp_path, port),
+                {apps.INPUT: source, apps.OUTPUT: sink},
+                group_log,
             )
         )
         started.append(
@@ -712,3 +674,22 @@ def test_a_trace_continues_from_the_producer_through_the_worker_to_the_next_cons
                 assert not any(k == "traceparent" for k, _ in message.headers() or [])
     consumer.close()
     assert seen == 2
+
+
+def _metrics_group_args(app_id: str, bootstrap: str, tmp_path: Path, port: int) -> list[str]:
+    """``streamer run`` arguments: RUNNING_COUNT as 2 processes serving metrics from ``port``."""
+    return [
+        RUNNING_COUNT,
+        "--app-id",
+        app_id,
+        "--bootstrap-servers",
+        bootstrap,
+        "--processes",
+        "2",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--metrics-port",
+        str(port),
+        "--metrics-address",
+        "127.0.0.1",
+    ]

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -26,18 +24,10 @@ from tests.integration.support import (
     app_config,
     decode,
     read_to_end,
+    start_streamer_run,
     wait_for_count,
     worker_thread,
 )
-
-
-def _run_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamer.cli.main", "run", *args],
-        env={**os.environ, **env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 def test_streamer_run_repartitions_across_processes_and_stops_cleanly(
@@ -52,7 +42,7 @@ def test_streamer_run_repartitions_across_processes_and_stops_cleanly(
     produce(bootstrap, source, records)
     log = tmp_path / "run.log"
     app_id = f"it-run-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    group = _run_cli(
+    group = start_streamer_run(
         [
             "tests.integration.apps:regrouped_sum",
             "--app-id",
@@ -99,7 +89,7 @@ def test_a_poison_record_under_fail_stops_the_group_after_bounded_restarts(
     bootstrap = kafka.bootstrap_servers
     produce(bootstrap, source, [(b"k", b'{"n": 1}'), (b"k", b"\xff not json")])
     log = tmp_path / "run.log"
-    group = _run_cli(
+    group = start_streamer_run(
         [
             "tests.integration.apps:running_count",
             "--app-id",
