@@ -20,7 +20,9 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
+    ConfigResource,
     OffsetSpec,
+    ResourceType,
 )
 from confluent_kafka.cimpl import NewTopic
 
@@ -172,16 +174,63 @@ class KafkaAdmin:
                 raise KafkaAdminError(msg)
             time.sleep(0.1)
 
+    def topic_config(self, topic: str, *, timeout: float = 10.0) -> dict[str, str]:
+        """Every config entry of ``topic`` as the broker reports it (defaults included)."""
+        resource = ConfigResource(ResourceType.TOPIC, topic)
+        futures = self._client.describe_configs([resource], request_timeout=timeout)
+        try:
+            entries = next(iter(futures.values())).result(timeout=timeout)
+        except Exception as exc:
+            msg = f"cannot describe the config of topic {topic!r}: {exc}"
+            raise KafkaAdminError(msg) from exc
+        return {name: entry.value for name, entry in entries.items() if entry.value is not None}
+
     # -- offsets ----------------------------------------------------------------------
+    def delete_records(
+        self, before: Mapping[tuple[str, int], int], *, timeout: float = 10.0
+    ) -> dict[tuple[str, int], int]:
+        """Delete every record below ``before[(topic, partition)]``; returns the new log
+        start offset of each partition. Raises KafkaAdminError naming the first failure."""
+        if not before:
+            return {}
+        futures = self.submit_delete_records(before, timeout=timeout)
+        starts: dict[tuple[str, int], int] = {}
+        errors: list[str] = []
+        for tp, future in futures.items():
+            try:
+                starts[(tp.topic, tp.partition)] = future.result(timeout=timeout).low_watermark
+            except Exception as exc:
+                errors.append(f"{tp.topic}[{tp.partition}]: {exc}")
+        if errors:
+            msg = "cannot delete records: " + "; ".join(errors)
+            raise KafkaAdminError(msg)
+        return starts
+
+    def submit_delete_records(
+        self, before: Mapping[tuple[str, int], int], *, timeout: float = 10.0
+    ) -> dict[Any, Any]:
+        """Start :meth:`delete_records` without waiting: one future per partition, keyed
+        by its ``TopicPartition``; each gives the partition's new low watermark."""
+        request = [TopicPartition(t, p, offset) for (t, p), offset in before.items()]
+        return dict(self._client.delete_records(request, request_timeout=timeout))
+
     def end_offsets(self, topic: str, *, timeout: float = 10.0) -> dict[int, int]:
         """Per partition of ``topic``: the offset the next record will get."""
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        request = {TopicPartition(topic, p): latest for p in self.partitions(topic)}
+        return self._list_offsets(topic, latest, "end", timeout)
+
+    def start_offsets(self, topic: str, *, timeout: float = 10.0) -> dict[int, int]:
+        """Per partition of ``topic``: the log start offset (the oldest record kept)."""
+        earliest = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+        return self._list_offsets(topic, earliest, "start", timeout)
+
+    def _list_offsets(self, topic: str, spec: Any, what: str, timeout: float) -> dict[int, int]:
+        request = {TopicPartition(topic, p): spec for p in self.partitions(topic)}
         futures = self._client.list_offsets(request, request_timeout=timeout)
         try:
             return {tp.partition: f.result(timeout=timeout).offset for tp, f in futures.items()}
         except Exception as exc:  # futures raise plain exceptions on timeouts
-            msg = f"cannot list the end offsets of {topic!r}: {exc}"
+            msg = f"cannot list the {what} offsets of {topic!r}: {exc}"
             raise KafkaAdminError(msg) from exc
 
     def group_offsets(self, group: str, topic: str, *, timeout: float = 10.0) -> dict[int, int]:

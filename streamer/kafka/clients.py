@@ -48,10 +48,12 @@ def produce(
     config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
     partition: int | None = None,
+    timestamp: int | None = None,
 ) -> int:
     """Produce ``(key, value)`` pairs with ``acks=all`` and wait for every delivery.
 
-    ``partition`` sends every record to that partition instead of partitioning by key.
+    ``partition`` sends every record to that partition instead of partitioning by key;
+    ``timestamp`` (ms since the epoch) stamps every record instead of the wall clock.
 
     Returns the number delivered; raises :class:`KafkaClientError` naming the first failure.
     """
@@ -68,15 +70,15 @@ def produce(
         else:
             delivered += 1
 
+    extra: dict[str, Any] = {}
+    if partition is not None:
+        extra["partition"] = partition
+    if timestamp is not None:
+        extra["timestamp"] = timestamp
     for key, value in records:
         while True:
             try:
-                if partition is None:
-                    producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
-                else:
-                    producer.produce(
-                        topic, key=key, value=value, partition=partition, on_delivery=on_delivery
-                    )
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery, **extra)
                 break
             except BufferError:
                 producer.poll(0.1)

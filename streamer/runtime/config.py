@@ -33,6 +33,8 @@ class AppConfig:
       worker gets its partitions back without a group-wide rebalance.
     * ``commit_interval_ms`` defaults to 100 ms under exactly-once and 1 s under
       at-least-once.
+    * ``repartition_purge_interval_ms``: how often committed records are deleted from
+      repartition topics (which have no time retention; see :mod:`streamer.runtime.purge`).
     """
 
     app_id: str
@@ -49,6 +51,7 @@ class AppConfig:
     internal_topic_prefix: str | None = None
     internal_replication_factor: int = 1
     restore_batch: int = 10_000
+    repartition_purge_interval_ms: int = 30_000
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
     producer_config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -64,6 +67,12 @@ class AppConfig:
             raise ConfigError(msg)
         if self.commit_interval_ms is not None and self.commit_interval_ms <= 0:
             msg = f"commit interval must be positive, got {self.commit_interval_ms} ms"
+            raise ConfigError(msg)
+        if self.repartition_purge_interval_ms <= 0:
+            msg = (
+                "repartition purge interval must be positive, "
+                f"got {self.repartition_purge_interval_ms} ms"
+            )
             raise ConfigError(msg)
         if self.max_batch <= 0:
             msg = f"max batch must be positive, got {self.max_batch}"

@@ -12,6 +12,14 @@ from streamer.topology.graph import Topology
 
 log = logging.getLogger(__name__)
 
+# Repartition records carry the input's event time, so time retention could delete them
+# before they are read (see streamer.runtime.purge); the workers delete them once committed.
+REPARTITION_TOPIC_CONFIG = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "segment.bytes": str(64 << 20),
+}
+
 
 @dataclass(frozen=True)
 class TopicLayout:
@@ -72,7 +80,8 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
                 changelogs[spec.changelog_topic(prefix)] = sub_count
     rf = config.internal_replication_factor
     specs = [
-        TopicSpec(name, partitions=n, replication_factor=rf) for name, n in repartition.items()
+        TopicSpec(name, partitions=n, replication_factor=rf, config=REPARTITION_TOPIC_CONFIG)
+        for name, n in repartition.items()
     ]
     specs += [
         TopicSpec(
@@ -93,6 +102,15 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
                 "it was created for a different input layout: reset the app"
             )
             raise ConfigError(msg)
+    for name in repartition:
+        retention = admin.topic_config(name).get("retention.ms")
+        if retention != "-1":
+            log.warning(
+                "repartition topic %s has retention.ms=%s: records with older event times "
+                "are deleted before they are read; set retention.ms=-1 on it",
+                name,
+                retention,
+            )
     log.info(
         "topics ready: %d input, %d repartition, %d changelog",
         len(user_sources),

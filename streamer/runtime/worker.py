@@ -48,6 +48,7 @@ from streamer.processors.api import Headers, TaskCounters
 from streamer.runtime.config import AppConfig
 from streamer.runtime.global_tables import GlobalTables
 from streamer.runtime.metrics import NoopMetrics, WorkerMetrics
+from streamer.runtime.purge import RepartitionPurger
 from streamer.runtime.restore import StateRestorer
 from streamer.runtime.slots import (
     TaskSlot,
@@ -128,6 +129,7 @@ class Worker:
         self.positions: dict[TP, int] = {}
         self.committed: dict[TP, int] = {}
         self.in_transaction = False
+        self._purger: RepartitionPurger | None = None
         self._failed = False
         self._cache_overflow = False
         """Set once the loop failed: nothing may be committed from then on."""
@@ -177,6 +179,9 @@ class Worker:
         admin = KafkaAdmin(cfg.bootstrap_servers)
         layout = prepare_topics(self.topology, cfg, admin)
         self._changelog_partitions = layout.changelogs
+        self._purger = RepartitionPurger(
+            admin, layout.repartition, interval=cfg.repartition_purge_interval_ms / 1000
+        )
         if self.tracing is not None:
             self._sink = self.tracing.wrap_sink(self._sink, skip_topics=layout.changelogs)
         producer_conf: dict[str, Any] = {
@@ -313,6 +318,8 @@ class Worker:
             self._abort()
             return
         self.committed.update(self.positions)
+        if self._purger is not None:
+            self._purger.committed(self.positions)
         self.positions.clear()
         for slot in running:
             slot.task.commit_stores()

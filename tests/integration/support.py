@@ -19,6 +19,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from streamer.kafka.admin import KafkaAdmin, TopicSpec
+from streamer.kafka.clients import produce
 from streamer.runtime.config import AppConfig
 from streamer.runtime.supervisor import config_to_json
 from streamer.runtime.worker import Worker
@@ -286,3 +288,37 @@ def start_streamer_run(args: list[str], env: dict[str, str], log: Path) -> subpr
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+
+
+def wait_for_time_retention(bootstrap: str, *, timeout: float = 90.0) -> None:
+    """Wait until the broker's time-based retention is running, proven by its deleting a record.
+
+    A broker starts its retention checks 30 s after it starts (a fixed delay in Kafka's log
+    manager); the test broker then checks every second. A test that claims to survive
+    retention first waits here, so that the retention it survives really runs.
+    """
+    admin = KafkaAdmin(bootstrap)
+    probe = f"retention-probe-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([TopicSpec(probe)])  # the broker's default retention (7 days)
+    try:
+        produce(bootstrap, probe, [(None, b"old")], timestamp=OLD_EVENT_TIME_MS)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "retention-probe"})
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                low, _high = consumer.get_watermark_offsets(
+                    TopicPartition(probe, 0), timeout=10, cached=False
+                )
+                if low >= 1:
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the broker deleted no old record within {timeout} s")
+                time.sleep(0.5)  # polling the broker for a condition, not waiting out a race
+        finally:
+            consumer.close()
+    finally:
+        admin.delete_topics([probe])
+
+
+# 2001-01-01T00:00:00Z: older than any broker's default retention.
+OLD_EVENT_TIME_MS = 978_307_200_000

@@ -140,7 +140,12 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[KafkaCluster]:
 
 
 class TopicFactory:
-    """Creates topics with unique names derived from the test name; returns the name."""
+    """Creates topics with unique names derived from the test name; returns the name.
+
+    Topics keep records forever (``retention.ms=-1``) unless ``config`` says otherwise:
+    test records often carry event times from long ago, and a broker deletes records older
+    than a topic's time retention within seconds, even before they are read.
+    """
 
     def __init__(
         self, bootstrap_servers: str, prefix: str, *, default_replication_factor: int = 1
@@ -160,7 +165,8 @@ class TopicFactory:
     ) -> str:
         topic = name or f"{self.prefix}-{uuid.uuid4().hex[:8]}"
         rf = replication_factor or self.default_replication_factor
-        self.admin.create_topics([TopicSpec(topic, partitions, rf, dict(config or {}))])
+        settings = {"retention.ms": "-1", **dict(config or {})}
+        self.admin.create_topics([TopicSpec(topic, partitions, rf, settings)])
         self.created.append(topic)
         return topic
 
