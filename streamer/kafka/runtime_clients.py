@@ -175,6 +175,19 @@ class GroupConsumer:
             if tp.offset >= 0
         }
 
+    def positions(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        """The next offset the application will see per partition; partitions without a
+        valid position are left out. After the last record of a transaction this is past
+        its commit marker, which ``offset + 1`` of that record is not."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        if not tps:
+            return {}
+        try:
+            result = self._consumer.position(tps)
+        except KafkaException as exc:
+            raise _wrap(exc, "fetching positions") from exc
+        return {(tp.topic, tp.partition): tp.offset for tp in result if tp.offset >= 0}
+
     def log_start_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         result: dict[TP, int] = {}
         for topic, partition in partitions:

@@ -137,7 +137,7 @@ class Task:
                 self.stores[name] = _typed_store(spec.kind, cache, spec.key_serde, spec.value_serde)
                 if spec.changelog:
                     self.changelog_topics[name] = spec.changelog_topic(app_id)
-            self._sources: dict[str, list[tuple[SourceNode, Processor]]] = {}
+            self._sources: dict[str, list[tuple[SourceNode, Callable[[Record], None]]]] = {}
             self._contexts: list[_NodeContext] = []
             self._compile(topology, subtopology)
         except BaseException:
@@ -148,12 +148,12 @@ class Task:
 
     def _compile(self, topology: Topology, subtopology: SubTopology) -> None:
         processors: dict[str, Processor] = {}
+        source_nodes: list[SourceNode] = []
         for name in subtopology.nodes:
             node = topology.node(name)
             if isinstance(node, SourceNode):
                 processor: Processor = PassThroughProcessor()
-                for ref in node.topics:
-                    self._sources.setdefault(ref.resolve(self.app_id), []).append((node, processor))
+                source_nodes.append(node)
             elif isinstance(node, SinkNode):
                 processor = _SinkProcessor(node, node.topic.resolve(self.app_id), self.sink)
             else:
@@ -168,6 +168,11 @@ class Task:
             self._contexts.append(context)
             processors[name].init(context)
         self._processors = processors
+        # A source only forwards: records go straight to its children's context.
+        for node in source_nodes:
+            forward = processors[node.name].context.forward
+            for ref in node.topics:
+                self._sources.setdefault(ref.resolve(self.app_id), []).append((node, forward))
 
     # --- processing --------------------------------------------------------------------------
 
@@ -191,7 +196,7 @@ class Task:
         self._origin_topic = topic
         self._origin_offset = offset
         try:
-            for source, processor in self._sources[topic]:
+            for source, forward in self._sources[topic]:
                 try:
                     record = Record(
                         None if key is None else source.key_serde.decode(key),
@@ -215,7 +220,7 @@ class Task:
                     raise ProcessingError(msg, step=source.name)
                 if record.timestamp > self.stream_time:
                     self.stream_time = record.timestamp
-                processor.process(record)
+                forward(record)
         except (SerializationError, ProcessingError) as exc:
             self._handle_error(exc, topic, key, value, offset, headers)
         finally:

@@ -298,6 +298,7 @@ class Worker:
         self._last_commit = time.monotonic()
         began = time.perf_counter()
         running = [s for s in self.slots.values() if not s.restoring]
+        self._skip_transaction_markers()
         try:
             for slot in running:
                 slot.task.flush_changelog()
@@ -333,6 +334,20 @@ class Worker:
         self.metrics.commit(time.perf_counter() - began)
         if self._cache_overflow:
             self._cache_overflow = False
+
+    def _skip_transaction_markers(self) -> None:
+        """Move each position to be committed past a transaction marker that follows it.
+
+        A processed record's ``offset + 1`` may be a commit marker of the producer's
+        transaction; committing that offset would show a lag of 1 forever on a caught-up
+        partition. The consumer's position is past such markers, and never past a record
+        this worker has not processed, since every record it returned has been processed.
+        """
+        if not self.positions:
+            return
+        for tp, position in self.consumer.positions(self.positions).items():
+            if position > self.positions[tp]:
+                self.positions[tp] = position
 
     def _offset_metadata(self) -> dict[TP, str]:
         """Each task's stream time, committed beside its input offsets (see _on_assigned)."""
