@@ -102,8 +102,9 @@ def raw_loop(spec: dict[str, Any], probe: Probe) -> None:
     consumer.subscribe([spec["source"]])
     sink = spec["sink"]
     loads, dumps, produce, hit = orjson.loads, orjson.dumps, producer.produce, probe.hit
+    timeout = spec.get("poll_timeout_s", 0.1)
     while probe.count < probe.target:
-        for message in consumer.consume(num_messages=1000, timeout=0.1):
+        for message in consumer.consume(num_messages=1000, timeout=timeout):
             if message.error() is not None:
                 continue
             hit()
@@ -171,6 +172,16 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
         signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
         print("STARTED", flush=True)
         worker.run()
+    elif engine == "raw":
+        # Until SIGTERM; polls as often as streamer's worker does (its poll_timeout_ms).
+        probe = Probe(2**62)
+
+        def stop(*_: Any) -> None:
+            probe.target = 0
+
+        signal.signal(signal.SIGTERM, stop)
+        print("STARTED", flush=True)
+        raw_loop({**spec, "poll_timeout_s": 0.01}, probe)
     else:
         app = quix_app(spec, lambda: None)  # Quix stops itself on SIGTERM
         print("STARTED", flush=True)

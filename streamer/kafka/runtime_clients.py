@@ -330,6 +330,14 @@ class OutputProducer:
         partition: int | None = None,
     ) -> None:
         """Queue one record; a full local queue is drained (poll) and retried, never dropped."""
+        if partition is None and not headers:  # the common case, kept short
+            try:
+                self._produce(topic, value, key, timestamp=timestamp)
+                return
+            except BufferError:
+                pass  # retried below, after serving delivery reports
+            except KafkaException as exc:
+                raise _wrap(exc, f"produce to {topic}") from exc
         while True:
             try:
                 if partition is None:

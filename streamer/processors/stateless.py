@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from streamer.processors.api import Processor, Record
+from streamer.processors.api import Processor, ProcessorContext, Record
 
 KeyValueFn = Callable[[Any, Any], Any]
 
@@ -38,9 +38,13 @@ class MapValuesProcessor(Processor):
         self.fn = fn
         self.with_key = with_key
 
+    def init(self, context: ProcessorContext) -> None:
+        super().init(context)
+        self._forward = context.forward
+
     def process(self, record: Record) -> None:
         value = self.fn(record.key, record.value) if self.with_key else self.fn(record.value)
-        self.context.forward(record.with_value(value))
+        self._forward(Record(record.key, value, record.timestamp, record.headers))
 
 
 class FlatMapProcessor(Processor):

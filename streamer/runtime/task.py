@@ -25,7 +25,7 @@ import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from streamer.errors import ProcessingError, SerializationError, StateError, StreamerError
 from streamer.processors.api import (
@@ -88,6 +88,16 @@ class TaskId:
         return f"{self.subtopology}_{self.partition}"
 
 
+class _SourceEntry(NamedTuple):
+    """A source node with its decoders and its forward, bound once for the hot path."""
+
+    node: SourceNode
+    decode_key: Callable[[bytes], Any]
+    decode_value: Callable[[bytes], Any]
+    extractor: Callable[[Any, Any, int], int] | None
+    forward: Callable[[Record], None]
+
+
 @dataclass(slots=True)
 class _Punctuation:
     interval: int
@@ -137,7 +147,7 @@ class Task:
                 self.stores[name] = _typed_store(spec.kind, cache, spec.key_serde, spec.value_serde)
                 if spec.changelog:
                     self.changelog_topics[name] = spec.changelog_topic(app_id)
-            self._sources: dict[str, list[tuple[SourceNode, Callable[[Record], None]]]] = {}
+            self._sources: dict[str, list[_SourceEntry]] = {}
             self._contexts: list[_NodeContext] = []
             self._compile(topology, subtopology)
         except BaseException:
@@ -170,9 +180,15 @@ class Task:
         self._processors = processors
         # A source only forwards: records go straight to its children's context.
         for node in source_nodes:
-            forward = processors[node.name].context.forward
+            entry = _SourceEntry(
+                node,
+                node.key_serde.decode,
+                node.value_serde.decode,
+                node.timestamp_extractor,
+                processors[node.name].context.forward,
+            )
             for ref in node.topics:
-                self._sources.setdefault(ref.resolve(self.app_id), []).append((node, forward))
+                self._sources.setdefault(ref.resolve(self.app_id), []).append(entry)
 
     # --- processing --------------------------------------------------------------------------
 
@@ -196,30 +212,29 @@ class Task:
         self._origin_topic = topic
         self._origin_offset = offset
         try:
-            for source, forward in self._sources[topic]:
+            for source, decode_key, decode_value, extractor, forward in self._sources[topic]:
                 try:
                     record = Record(
-                        None if key is None else source.key_serde.decode(key),
-                        None if value is None else source.value_serde.decode(value),
+                        None if key is None else decode_key(key),
+                        None if value is None else decode_value(value),
                         timestamp,
                         headers,
                     )
                 except SerializationError as exc:
                     msg = f"cannot decode record at {topic}[{self.partition}]@{offset}: {exc}"
                     raise SerializationError(msg) from exc
-                if source.timestamp_extractor is not None:
+                if extractor is not None:
                     try:
-                        record.timestamp = int(
-                            source.timestamp_extractor(record.key, record.value, timestamp)
-                        )
+                        record.timestamp = int(extractor(record.key, record.value, timestamp))
                     except Exception as exc:
                         msg = f"timestamp extractor of {source.name!r} raised {exc!r}"
                         raise ProcessingError(msg, step=source.name) from exc
-                if record.timestamp < 0:
-                    msg = f"record has a negative timestamp ({record.timestamp})"
+                event_time = record.timestamp
+                if event_time < 0:
+                    msg = f"record has a negative timestamp ({event_time})"
                     raise ProcessingError(msg, step=source.name)
-                if record.timestamp > self.stream_time:
-                    self.stream_time = record.timestamp
+                if event_time > self.stream_time:
+                    self.stream_time = event_time
                 forward(record)
         except (SerializationError, ProcessingError) as exc:
             self._handle_error(exc, topic, key, value, offset, headers)

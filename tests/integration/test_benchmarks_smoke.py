@@ -29,7 +29,8 @@ def _options(*extra: str) -> argparse.Namespace:
             "--scale=1,2",
             "--scale-records=4000",
             "--latency-seconds=2",
-            "--latency-rate=500",
+            "--latency-rates=500",
+            "--latency-warm-up=0.5",
             "--no-quix",
             "--no-report",
             *extra,
@@ -60,7 +61,10 @@ def test_suite_runs_and_gives_sane_numbers(kafka: KafkaCluster) -> None:
     assert memory["large"]["records"] == 8000
     assert memory["large"]["peak_rss_mib"]["median"] > 10
 
-    for name, row in results["latency"].items():
+    latency = results["latency"]
+    assert "raw/stateless/at-least-once @ 500/s" in latency
+    assert "streamer/stateless/at-least-once @ 500/s" in latency
+    for name, row in latency.items():
         assert 0 <= row["p50_ms"]["median"] <= row["p99_ms"]["median"] < 60_000, name
 
     restore = results["restore"]

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,7 @@ from streamer.testing.kafka.jars import (
     kafka_version,
     resolve_broker_jars,
 )
-from streamer.testing.kafka.node import KafkaNode
+from streamer.testing.kafka.node import DEFAULT_JVM_OPTS, KafkaNode
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class LocalKafkaCluster:
     ``node-<id>`` directory per node; by default it is a temporary directory that is removed
     by :meth:`stop`. A given ``data_dir`` is kept (its ``node-*`` directories are wiped at
     each :meth:`start`). ``broker_config`` overrides broker settings on every node.
+    ``jvm_opts`` replaces the JVM options (default: quick start-up, see ``DEFAULT_JVM_OPTS``;
+    ``$STREAMER_KAFKA_JVM_OPTS`` still comes last).
 
     ``detached=True`` lets the brokers outlive this Python process (used by ``streamer
     broker up``); otherwise they are killed when the interpreter exits.
@@ -69,6 +71,7 @@ class LocalKafkaCluster:
         broker_config: Mapping[str, str] | None = None,
         start_timeout: float = 90.0,
         detached: bool = False,
+        jvm_opts: Sequence[str] = DEFAULT_JVM_OPTS,
     ) -> None:
         if brokers < 1:
             msg = f"a cluster needs at least one broker, not {brokers}"
@@ -77,6 +80,7 @@ class LocalKafkaCluster:
         self.start_timeout = start_timeout
         self.detached = detached
         self.broker_config = {**FAST_FAILOVER_CONFIG, **(broker_config or {})}
+        self.jvm_opts = tuple(jvm_opts)
         self._given_data_dir = data_dir
         self._jars_dir = jars_dir
         self._data_dir: Path | None = None
@@ -276,6 +280,7 @@ class LocalKafkaCluster:
                     java=java,
                     config_overrides=self.broker_config,
                     detached=self.detached,
+                    jvm_opts=self.jvm_opts,
                 )
             )
 
