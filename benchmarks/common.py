@@ -123,6 +123,10 @@ def proc_peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+RSS_SAMPLE_EVERY = 250_000
+"""A throughput run records its RSS after every this many records."""
+
+
 class Probe:
     """Counts records at the first step of a pipeline; the clock of a throughput run.
 
@@ -138,10 +142,13 @@ class Probe:
         self.cpu_first = 0.0
         self.cpu_last = 0.0
         self.rss_last = 0.0
+        self.rss_samples: list[tuple[int, float]] = []
         self.on_target: Any = None
 
     def hit(self) -> None:
         self.count += 1
+        if self.count % RSS_SAMPLE_EVERY == 0:
+            self.rss_samples.append((self.count, rss_mib()))
         if self.count == 1:
             self.first = time.perf_counter()
             self.cpu_first = cpu_seconds()
@@ -161,6 +168,7 @@ class Probe:
             "records_per_s": records / span if span > 0 else 0.0,
             "cpu_s": self.cpu_last - self.cpu_first,
             "rss_mib": self.rss_last,
+            "rss_samples": self.rss_samples,
         }
 
 

@@ -396,6 +396,14 @@ def markdown(results: dict[str, Any]) -> str:
         for part in ("small", "large"):
             r = mem[part]
             lines.append(f"| {r['records']:,} | {_mmm(r['peak_rss_mib'])} | {_mmm(r['rss_mib'])} |")
+        curve = mem["large"].get("rss_samples") or []
+        if curve:
+            lines += [
+                "",
+                f"RSS (MiB) by records processed, in the {mem['large']['records']:,}-record run: "
+                + ", ".join(f"{n // 1000:,}k: {mib:.0f}" for n, mib in curve)
+                + ".",
+            ]
     lat = results.get("latency") or {}
     if lat:
         lines += [

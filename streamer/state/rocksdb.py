@@ -22,15 +22,31 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rocksdict import DbClosedError, Options, Rdict, WriteBatch
+from rocksdict import DbClosedError, Options, Rdict, WriteBatch, WriteBufferManager
 
 from streamer.errors import StateError
 from streamer.state.base import closed_error, prefix_upper_bound, range_is_empty
 
+# A store's memtables fill with every write (all versions of a key) until flushed, and a
+# worker holds one store per partition and stateful step. So memtables are 16 MiB, at most
+# 3 per store (Kafka Streams' RocksDB defaults; RocksDB's own are 64 MiB), and all stores of
+# the process share one write buffer manager: past MEMTABLE_LIMIT_BYTES in total, RocksDB
+# flushes memtables to disk, so their memory does not grow with the number of stores.
+WRITE_BUFFER_BYTES = 16 << 20
+MAX_WRITE_BUFFERS = 3
+MEMTABLE_LIMIT_BYTES = 64 << 20
+_write_buffers: WriteBufferManager | None = None
+
 
 def _options() -> Any:
+    global _write_buffers
+    if _write_buffers is None:
+        _write_buffers = WriteBufferManager(MEMTABLE_LIMIT_BYTES, False)
     options = Options(raw_mode=True)
     options.create_if_missing(True)
+    options.set_write_buffer_size(WRITE_BUFFER_BYTES)
+    options.set_max_write_buffer_number(MAX_WRITE_BUFFERS)
+    options.set_write_buffer_manager(_write_buffers)
     return options
 
 

@@ -57,8 +57,8 @@ def test_suite_runs_and_gives_sane_numbers(kafka: KafkaCluster) -> None:
     assert 0.02 < ratio < 50
 
     memory = results["memory"]
-    assert memory["small"]["records"] == 4000
-    assert memory["large"]["records"] == 8000
+    assert memory["small"]["records"] == 8000
+    assert memory["large"]["records"] == 24000
     assert memory["large"]["peak_rss_mib"]["median"] > 10
 
     latency = results["latency"]
