@@ -32,7 +32,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from streamer.errors import StreamerError
 from streamer.kafka.admin import KafkaAdmin
@@ -45,6 +45,11 @@ from streamer.kafka.runtime_clients import (
     RestoreConsumer,
 )
 from streamer.processors.api import Headers, TaskCounters
+from streamer.runtime.client_config import (
+    group_consumer_config,
+    producer_config,
+    restore_consumer_config,
+)
 from streamer.runtime.config import AppConfig
 from streamer.runtime.global_tables import GlobalTables
 from streamer.runtime.metrics import NoopMetrics, WorkerMetrics
@@ -175,7 +180,6 @@ class Worker:
 
     def _start(self) -> None:
         cfg = self.config
-        base = {"bootstrap.servers": cfg.bootstrap_servers}
         admin = KafkaAdmin(cfg.bootstrap_servers)
         layout = prepare_topics(self.topology, cfg, admin)
         self._changelog_partitions = layout.changelogs
@@ -184,44 +188,15 @@ class Worker:
         )
         if self.tracing is not None:
             self._sink = self.tracing.wrap_sink(self._sink, skip_topics=layout.changelogs)
-        producer_conf: dict[str, Any] = {
-            **base,
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "partitioner": "murmur2_random",
-            "client.id": f"{cfg.app_id}-{cfg.slot}-producer",
-        }
-        if cfg.exactly_once:
-            producer_conf["transactional.id"] = cfg.transactional_id
-            producer_conf["transaction.timeout.ms"] = 60_000
-        producer_conf.update(self.metrics.client_config("producer"))
-        producer_conf.update(cfg.producer_config)
-        self.producer = OutputProducer(producer_conf)
+        self.producer = OutputProducer(producer_config(cfg, self.metrics.client_config("producer")))
         if cfg.exactly_once:
             self.producer.init_transactions()
-        restore_conf = {**base, "isolation.level": "read_committed", "fetch.max.bytes": 16 << 20}
+        restore_conf = restore_consumer_config(cfg)
         self.restorer = StateRestorer(RestoreConsumer(restore_conf), batch=cfg.restore_batch)
         self.global_tables.load(restore_conf, cfg.bootstrap_servers, self.stop_requested)
-        consumer_conf: dict[str, Any] = {
-            **base,
-            "group.id": cfg.app_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "client.id": f"{cfg.app_id}-{cfg.slot}",
-            "max.poll.interval.ms": 300_000,
-        }
-        if self.group_protocol == "consumer":
-            consumer_conf["group.protocol"] = "consumer"
-            consumer_conf["group.remote.assignor"] = "range"
-        else:
-            consumer_conf["partition.assignment.strategy"] = "cooperative-sticky"
-            consumer_conf["session.timeout.ms"] = 10_000
-        if cfg.static_membership:
-            consumer_conf["group.instance.id"] = f"{cfg.app_id}-{cfg.slot}"
-        consumer_conf.update(self.metrics.client_config("consumer"))
-        consumer_conf.update(cfg.consumer_config)
+        consumer_conf = group_consumer_config(
+            cfg, self.group_protocol, self.metrics.client_config("consumer")
+        )
         self.consumer = GroupConsumer(
             consumer_conf,
             on_assigned=self._on_assigned,
