@@ -186,31 +186,12 @@ class KafkaAdmin:
         return {name: entry.value for name, entry in entries.items() if entry.value is not None}
 
     # -- offsets ----------------------------------------------------------------------
-    def delete_records(
-        self, before: Mapping[tuple[str, int], int], *, timeout: float = 10.0
-    ) -> dict[tuple[str, int], int]:
-        """Delete every record below ``before[(topic, partition)]``; returns the new log
-        start offset of each partition. Raises KafkaAdminError naming the first failure."""
-        if not before:
-            return {}
-        futures = self.submit_delete_records(before, timeout=timeout)
-        starts: dict[tuple[str, int], int] = {}
-        errors: list[str] = []
-        for tp, future in futures.items():
-            try:
-                starts[(tp.topic, tp.partition)] = future.result(timeout=timeout).low_watermark
-            except Exception as exc:
-                errors.append(f"{tp.topic}[{tp.partition}]: {exc}")
-        if errors:
-            msg = "cannot delete records: " + "; ".join(errors)
-            raise KafkaAdminError(msg)
-        return starts
-
     def submit_delete_records(
         self, before: Mapping[tuple[str, int], int], *, timeout: float = 10.0
     ) -> dict[Any, Any]:
-        """Start :meth:`delete_records` without waiting: one future per partition, keyed
-        by its ``TopicPartition``; each gives the partition's new low watermark."""
+        """Start deleting every record below ``before[(topic, partition)]`` (DeleteRecords)
+        without waiting: one future per partition, keyed by its ``TopicPartition``; each
+        gives the partition's new low watermark or raises its error."""
         request = [TopicPartition(t, p, offset) for (t, p), offset in before.items()]
         return dict(self._client.delete_records(request, request_timeout=timeout))
 

@@ -48,7 +48,6 @@ class RepartitionPurger:
         self._pending: dict[TP, int] = {}
         self._requested: dict[TP, int] = {}
         self._last = clock()
-        self.requests = 0
         self.failures = 0
 
     def committed(self, offsets: Mapping[TP, int]) -> None:
@@ -66,7 +65,6 @@ class RepartitionPurger:
             return
         before, self._pending = self._pending, {}
         self._requested.update(before)
-        self.requests += 1
         try:
             futures = self._deleter.submit_delete_records(before)
         except Exception as exc:  # purging is housekeeping: log and go on

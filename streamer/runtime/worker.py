@@ -273,8 +273,8 @@ class Worker:
         self._last_commit = time.monotonic()
         began = time.perf_counter()
         running = [s for s in self.slots.values() if not s.restoring]
-        self._skip_transaction_markers()
         try:
+            self._skip_transaction_markers()
             for slot in running:
                 slot.task.flush_changelog()
             if self.config.exactly_once:
