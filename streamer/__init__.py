@@ -10,7 +10,7 @@ from streamer.processors.api import (
     Record,
     RecordOrigin,
 )
-from streamer.runtime.task import ErrorPolicy
+from streamer.runtime.config import ErrorPolicy
 from streamer.topology.graph import Topology
 from streamer.topology.nodes import StoreKind
 from streamer.topology.windows import (

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streamer.runtime.config import AppConfig, Guarantee
+from streamer.runtime.config import AppConfig, ErrorPolicy, Guarantee
 from streamer.runtime.loader import load_topology
 from streamer.runtime.supervisor import Supervisor
-from streamer.runtime.task import ErrorPolicy
 
 
 def register(subparsers: Any) -> None:

@@ -44,9 +44,8 @@ from streamer.demo.scoring import Score, percentile, score_alerts
 from streamer.errors import StreamerError
 from streamer.kafka.admin import KafkaAdmin, KafkaAdminError, TopicSpec
 from streamer.kafka.clients import TopicTail, produce, produce_paced
-from streamer.runtime.config import AppConfig
+from streamer.runtime.config import AppConfig, ErrorPolicy
 from streamer.runtime.supervisor import config_to_json
-from streamer.runtime.task import ErrorPolicy
 from streamer.testing.kafka import LocalKafkaCluster
 from streamer.testing.kafka.cluster import QUIET_CLIENT_CONFIG
 

@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError
-from streamer.runtime.task import ErrorPolicy
+
+
+class ErrorPolicy(enum.Enum):
+    """What happens to a record that cannot be decoded or processed."""
+
+    FAIL = "fail"
+    """Raise: the worker stops, and offsets are not committed past the record."""
+    SKIP = "skip"
+    """Log it, count it and go on."""
+    DEAD_LETTER = "dead-letter"
+    """Send the raw key, value and headers, with the error, to ``<app_id>-dlq``; go on."""
 
 
 class Guarantee(enum.Enum):

@@ -48,8 +48,7 @@ def config_to_json(config: AppConfig) -> str:
 
 
 def config_from_json(text: str) -> AppConfig:
-    from streamer.runtime.config import Guarantee
-    from streamer.runtime.task import ErrorPolicy
+    from streamer.runtime.config import ErrorPolicy, Guarantee
 
     data = json.loads(text)
     data["state_dir"] = Path(data["state_dir"])

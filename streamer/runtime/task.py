@@ -21,7 +21,6 @@ transaction, :meth:`Task.discard_uncommitted` drops them instead.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,22 +37,12 @@ from streamer.processors.api import (
     TaskCounters,
 )
 from streamer.processors.stateless import PassThroughProcessor
+from streamer.runtime.config import ErrorPolicy
 from streamer.state import BytesStore, CachingStore, KeyValueStore, SessionStore, WindowStore
 from streamer.topology.graph import Topology
 from streamer.topology.nodes import ProcessorNode, SinkNode, SourceNode, StoreKind, SubTopology
 
 log = logging.getLogger(__name__)
-
-
-class ErrorPolicy(enum.Enum):
-    """What happens to a record that cannot be decoded or processed."""
-
-    FAIL = "fail"
-    """Raise: the worker stops, and offsets are not committed past the record."""
-    SKIP = "skip"
-    """Log it, count it and go on."""
-    DEAD_LETTER = "dead-letter"
-    """Send the raw key, value and headers, with the error, to ``<app_id>-dlq``; go on."""
 
 
 class RecordSink(Protocol):

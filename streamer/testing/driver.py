@@ -21,7 +21,8 @@ from typing import Any
 
 from streamer.errors import StreamerError
 from streamer.processors.api import Headers
-from streamer.runtime.task import ErrorPolicy, Task
+from streamer.runtime.config import ErrorPolicy
+from streamer.runtime.task import Task
 from streamer.serde import Serde
 from streamer.state import Backend, BytesStore, KeyValueStore, open_store
 from streamer.topology.graph import Topology

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from streamer import StreamsBuilder, Topology
 from streamer.errors import SerializationError
 from streamer.kafka.clients import produce
-from streamer.runtime.task import ErrorPolicy
+from streamer.runtime.config import ErrorPolicy
 from streamer.serde import (
     AvroSerde,
     JsonSerde,

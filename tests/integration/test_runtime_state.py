@@ -13,8 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamer.errors import ProcessingError, SerializationError
 from streamer.kafka.clients import produce
-from streamer.runtime.config import Guarantee
-from streamer.runtime.task import ErrorPolicy
+from streamer.runtime.config import ErrorPolicy, Guarantee
 from streamer.serde import JsonSerde, StringSerde
 from streamer.state import Checkpoint, KeyValueStore, RocksDBStore
 from streamer.testing import TopologyTestDriver
