@@ -12,7 +12,6 @@ piped into a global table's topic update that table for every task.
 
 from __future__ import annotations
 
-import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import StreamerError
+from streamer.partitioner import partition_for_key
 from streamer.processors.api import Headers
 from streamer.runtime.config import ErrorPolicy
 from streamer.runtime.task import Task
@@ -81,10 +81,10 @@ class _Sink:
 
 
 def default_partition(key: bytes | None, partitions: int) -> int:
-    """A stable key-to-partition map for the driver (CRC32 of the key bytes)."""
+    """The partition of a keyed record, as Kafka's producer picks it (murmur2; keyless: 0)."""
     if key is None or partitions == 1:
         return 0
-    return zlib.crc32(key) % partitions
+    return partition_for_key(key, partitions)
 
 
 class TopologyTestDriver:
