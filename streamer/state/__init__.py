@@ -2,8 +2,8 @@
 
 A task's store is a stack of layers (see :mod:`streamer.state.base`)::
 
-    bytes = CachingStore(open_store("rocksdb", "counts", state_dir / "counts"))
-    counts = KeyValueStore(MeteredStore(bytes, metrics), StringSerde(), LongSerde())
+    cache = CachingStore(open_store("rocksdb", "counts", state_dir / "counts"))
+    counts = KeyValueStore(cache, StringSerde(), LongSerde())
 
 The runtime drives the cache's commit protocol (:mod:`streamer.state.cache`) and records
 changelog offsets with :class:`Checkpoint` (:mod:`streamer.state.checkpoint`).
@@ -19,7 +19,6 @@ from streamer.state.base import BytesStore, prefix_upper_bound
 from streamer.state.cache import CachingStore
 from streamer.state.checkpoint import Checkpoint
 from streamer.state.memory import MemoryStore
-from streamer.state.metered import CountingMetrics, MeteredStore, NoopMetrics, StoreMetrics
 from streamer.state.rocksdb import RocksDBStore, destroy
 from streamer.state.typed import KeyValueStore
 from streamer.state.windowed import SessionStore, WindowStore
@@ -50,14 +49,10 @@ __all__ = [
     "BytesStore",
     "CachingStore",
     "Checkpoint",
-    "CountingMetrics",
     "KeyValueStore",
     "MemoryStore",
-    "MeteredStore",
-    "NoopMetrics",
     "RocksDBStore",
     "SessionStore",
-    "StoreMetrics",
     "WindowStore",
     "destroy",
     "open_store",

@@ -1,11 +1,16 @@
 """The bytes-level store contract every state layer implements or wraps.
 
-Stores are stacked, never branched inside one class::
+Stores are stacked, never branched inside one class. Every task store, in the worker and
+in the test driver alike, is the same three layers::
 
-    typed (KeyValueStore / WindowStore / SessionStore)   encode keys and values
-      └── MeteredStore (optional)                        time and count operations
-            └── CachingStore                             hold writes until commit
-                  └── MemoryStore | RocksDBStore         the bytes themselves
+    typed view (KeyValueStore / WindowStore / SessionStore)   encode keys and values
+      └── CachingStore                                       write cache until commit
+            └── RocksDBStore (worker) | MemoryStore (driver)  the bytes themselves
+
+At each commit the task sends the cache's dirty entries to the store's changelog, then
+applies them to the bytes store in one batch (:mod:`streamer.state.cache` gives the order).
+The changelog is written by the task, not by a store layer. The test driver uses
+``MemoryStore`` unless asked for RocksDB.
 
 Invariants every :class:`BytesStore` keeps:
 

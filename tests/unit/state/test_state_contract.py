@@ -14,9 +14,7 @@ from streamer.errors import StateError
 from streamer.state import (
     BytesStore,
     CachingStore,
-    CountingMetrics,
     MemoryStore,
-    MeteredStore,
     RocksDBStore,
     prefix_upper_bound,
 )
@@ -61,9 +59,6 @@ FACTORIES: dict[str, Factory] = {
         RocksDBStore(path / "db", "s"), every=1
     ),
     "cache-rocksdb-mixed": lambda path: CommittingCache(RocksDBStore(path / "db", "s"), every=3),
-    "metered-cache-rocksdb": lambda path: MeteredStore(
-        CommittingCache(RocksDBStore(path / "db", "s"), every=2), CountingMetrics()
-    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Typed stores: key-value, window and session stores, row layout, metering."""
+"""Typed stores: key-value, window and session stores, row layout."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from streamer.errors import StateError
 from streamer.serde import BytesSerde, JsonSerde, LongSerde, StringSerde
 from streamer.state import (
     CachingStore,
-    CountingMetrics,
     KeyValueStore,
     MemoryStore,
-    MeteredStore,
     SessionStore,
     WindowStore,
     layout,
@@ -91,32 +89,6 @@ def test_key_value_range_and_prefix_with_string_keys() -> None:
         "user:1",
     ]
     assert [v for _, v in kv.range(None, "user:")] == [3]
-
-
-def test_metered_store_counts_operations() -> None:
-    metrics = CountingMetrics()
-    kv: KeyValueStore[bytes, bytes] = KeyValueStore(
-        MeteredStore(CachingStore(MemoryStore("m")), metrics), BytesSerde(), BytesSerde()
-    )
-    kv.put(b"a", b"1")
-    kv.put(b"b", b"2")
-    kv.get(b"a")
-    list(kv.items())
-    kv.delete(b"a")
-    assert metrics.counts["m", "put"] == 2
-    assert metrics.counts["m", "get"] == 1
-    assert metrics.counts["m", "range"] == 1
-    assert metrics.counts["m", "delete"] == 1
-    assert all(seconds >= 0 for seconds in metrics.seconds.values())
-
-
-def test_metered_store_records_failures_too() -> None:
-    metrics = CountingMetrics()
-    store = MeteredStore(MemoryStore("m"), metrics)
-    store.close()
-    with pytest.raises(StateError):
-        store.get(b"a")
-    assert metrics.counts["m", "get"] == 1
 
 
 # -- windows -----------------------------------------------------------------------------
