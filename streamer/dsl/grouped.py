@@ -1,12 +1,19 @@
-"""Grouped and windowed streams: the inputs of aggregations, which produce tables."""
+"""Grouped and windowed streams: the inputs of aggregations, which produce tables.
+
+``GroupedStream[K, V]`` aggregates into ``Table[K, A]``; ``WindowedStream[K, V]`` into
+``Table[Windowed, A]``, whose keys carry the window bounds.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
+from streamer.dsl._types import VA, K, V
 from streamer.errors import TopologyError
 from streamer.processors.api import Processor
+from streamer.processors.stateless import PassThroughProcessor
 from streamer.processors.tables import AggregateProcessor, ReduceProcessor, StoreView
 from streamer.processors.windowed import (
     FixedWindowAggregateProcessor,
@@ -17,13 +24,16 @@ from streamer.serde import JsonSerde, LongSerde, Serde
 from streamer.topology.nodes import StoreKind, TopicRef
 from streamer.topology.windows import (
     HoppingWindows,
+    SessionWindows,
     SlidingWindows,
     TumblingWindows,
+    Windowed,
     WindowedSerde,
     Windows,
 )
 
 if TYPE_CHECKING:
+    from streamer.dsl._graph import GraphBuilder
     from streamer.dsl.stream import Stream
     from streamer.dsl.table import Table
 
@@ -42,12 +52,12 @@ def _count_merger(key: Any, a: int, b: int) -> int:
     return a + b
 
 
-class GroupedStream:
+class GroupedStream(Generic[K, V]):
     """Records grouped by key; each key is owned by one task."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream[K, V], graph: GraphBuilder) -> None:
         self.stream = stream
-        self.builder = stream.builder
+        self._graph = graph
 
     def _aggregate_node(
         self,
@@ -55,16 +65,15 @@ class GroupedStream:
         factory: Callable[[], Processor],
         value_serde: Serde[Any],
         operation: str,
-    ) -> Table:
+    ) -> Table[Any, Any]:
         from streamer.dsl.table import Table
 
-        self.builder.add_store(name, key_serde=self.stream.key_serde, value_serde=value_serde)
-        node = self.builder.add_processor(
-            operation, [self.stream.node], factory, name=name, stores=[name]
-        )
-        return Table(self.builder, node, StoreView(name), self.stream.key_serde, value_serde)
+        graph = self._graph
+        graph.add_store(name, key_serde=self.stream.key_serde, value_serde=value_serde)
+        node = graph.add_processor(operation, [self.stream.node], factory, name=name, stores=[name])
+        return Table(graph, node, StoreView(name), self.stream.key_serde, value_serde)
 
-    def count(self, *, name: str) -> Table:
+    def count(self, *, name: str) -> Table[K, int]:
         """The number of records per key."""
         return self._aggregate_node(
             name, lambda: AggregateProcessor(name, _zero, _count_adder), LongSerde(), "count"
@@ -72,11 +81,11 @@ class GroupedStream:
 
     def reduce(
         self,
-        reducer: Callable[[Any, Any], Any],
+        reducer: Callable[[V, V], V],
         *,
         name: str,
         value_serde: Serde[Any] | None = None,
-    ) -> Table:
+    ) -> Table[K, V]:
         """``reducer(aggregate, value)``; the first value of a key starts the aggregate."""
         return self._aggregate_node(
             name,
@@ -87,12 +96,12 @@ class GroupedStream:
 
     def aggregate(
         self,
-        initializer: Callable[[], Any],
-        adder: Callable[[Any, Any, Any], Any],
+        initializer: Callable[[], VA],
+        adder: Callable[[K, V, VA], VA],
         *,
         name: str,
         value_serde: Serde[Any] | None = None,
-    ) -> Table:
+    ) -> Table[K, VA]:
         """``initializer()`` then ``adder(key, value, aggregate)`` for each record."""
         return self._aggregate_node(
             name,
@@ -101,18 +110,18 @@ class GroupedStream:
             "aggregate",
         )
 
-    def windowed_by(self, windows: Windows) -> WindowedStream:
+    def windowed_by(self, windows: Windows) -> WindowedStream[K, V]:
         """Aggregate per key and per window; see :mod:`streamer.topology.windows`."""
         return WindowedStream(self, windows)
 
 
-class WindowedStream:
+class WindowedStream(Generic[K, V]):
     """A grouped stream with windows. Aggregations give tables keyed by ``Windowed`` keys."""
 
-    def __init__(self, grouped: GroupedStream, windows: Windows) -> None:
+    def __init__(self, grouped: GroupedStream[K, V], windows: Windows) -> None:
         self.grouped = grouped
         self.windows = windows
-        self.builder = grouped.builder
+        self._graph = grouped._graph
 
     def count(
         self,
@@ -121,7 +130,7 @@ class WindowedStream:
         emit: Emit = "update",
         late_topic: str | None = None,
         idle_close_ms: int | None = None,
-    ) -> Table:
+    ) -> Table[Windowed, int]:
         """The number of records per key and window."""
         return self.aggregate(
             _zero,
@@ -136,13 +145,13 @@ class WindowedStream:
 
     def reduce(
         self,
-        reducer: Callable[[Any, Any], Any],
+        reducer: Callable[[V, V], V],
         *,
         name: str,
         emit: Emit = "update",
         late_topic: str | None = None,
         idle_close_ms: int | None = None,
-    ) -> Table:
+    ) -> Table[Windowed, V]:
         """``reducer(aggregate, value)`` per key and window."""
         missing = object()
 
@@ -168,16 +177,16 @@ class WindowedStream:
 
     def aggregate(
         self,
-        initializer: Callable[[], Any],
-        adder: Callable[[Any, Any, Any], Any],
+        initializer: Callable[[], VA],
+        adder: Callable[[K, V, VA], VA],
         *,
         name: str,
-        merger: Callable[[Any, Any, Any], Any] | None = None,
+        merger: Callable[[K, VA, VA], VA] | None = None,
         value_serde: Serde[Any] | None = None,
         emit: Emit = "update",
         late_topic: str | None = None,
         idle_close_ms: int | None = None,
-    ) -> Table:
+    ) -> Table[Windowed, VA]:
         """Aggregate per key and window.
 
         ``merger(key, a, b)`` combines two session aggregates (session windows only).
@@ -187,83 +196,131 @@ class WindowedStream:
         """
         from streamer.dsl.table import Table
 
-        if emit not in ("update", "final"):
-            msg = f"emit must be 'update' or 'final', not {emit!r}"
-            raise TopologyError(msg)
-        if idle_close_ms is not None and idle_close_ms <= 0:
-            msg = f"idle_close_ms must be positive, got {idle_close_ms}"
-            raise TopologyError(msg)
+        _check_emit(emit, idle_close_ms)
         stream = self.grouped.stream
-        builder = self.builder
-        vs = value_serde or JsonSerde()
-        builder.claim(name)
-        late_branch = f"{name}-late" if late_topic else None
-        options: dict[str, Any] = {
-            "emit_final": emit == "final",
-            "late_branch": late_branch,
-            "idle_close_ms": idle_close_ms,
-        }
-        windows = self.windows
-        factory: Callable[[], Processor]
-        if isinstance(windows, (TumblingWindows, HoppingWindows)):
-            store = builder.add_store(
-                name, StoreKind.WINDOW, key_serde=stream.key_serde, value_serde=vs
-            )
-            stores = [store]
-
-            def factory() -> Processor:
-                return FixedWindowAggregateProcessor(store, windows, initializer, adder, **options)
-
-        elif isinstance(windows, SlidingWindows):
-            records = builder.add_store(
-                f"{name}-records",
-                StoreKind.WINDOW,
-                key_serde=stream.key_serde,
-                value_serde=JsonSerde(),
-            )
-            pending = (
-                builder.add_store(f"{name}-pending", StoreKind.WINDOW, key_serde=stream.key_serde)
-                if emit == "final"
-                else None
-            )
-            stores = [records] + ([pending] if pending else [])
-
-            def factory() -> Processor:
-                return SlidingWindowAggregateProcessor(
-                    records, pending, windows, initializer, adder, **options
-                )
-
-        else:
-            if merger is None:
-                msg = f"session-window aggregate {name!r} needs merger=(key, a, b) -> merged"
-                raise TopologyError(msg)
-            session_merger = merger
-            store = builder.add_store(
-                name, StoreKind.SESSION, key_serde=stream.key_serde, value_serde=vs
-            )
-            stores = [store]
-
-            def factory() -> Processor:
-                return SessionWindowAggregateProcessor(
-                    store, windows, initializer, adder, session_merger, **options
-                )
-
-        node = builder.add_processor(
+        graph = self._graph
+        graph.claim(name)
+        spec = _WindowedAggregate(
+            name=name,
+            windows=self.windows,
+            key_serde=stream.key_serde,
+            value_serde=value_serde or JsonSerde(),
+            initializer=initializer,
+            adder=adder,
+            merger=merger,
+            emit=emit,
+            late_branch=f"{name}-late" if late_topic else None,
+            idle_close_ms=idle_close_ms,
+        )
+        stores, factory = spec.declare(graph)
+        node = graph.add_processor(
             "windowed-aggregate",
             [stream.node],
             factory,
             name=f"{name}-aggregate",
             stores=stores,
-            detail=windows.describe() + (" emit=final" if emit == "final" else ""),
+            detail=self.windows.describe() + (" emit=final" if emit == "final" else ""),
         )
-        if late_topic is not None and late_branch is not None:
-            builder.add_processor("late-records", [node], _pass_through, name=late_branch)
-            builder.sink(late_branch, TopicRef(late_topic), stream.key_serde, stream.value_serde)
+        if late_topic is not None and spec.late_branch is not None:
+            graph.add_processor("late-records", [node], PassThroughProcessor, name=spec.late_branch)
+            graph.sink(spec.late_branch, TopicRef(late_topic), stream.key_serde, stream.value_serde)
         windowed_serde = WindowedSerde(stream.key_serde)
-        return Table(builder, node, None, windowed_serde, vs, windowed=True)
+        return Table(graph, node, None, windowed_serde, spec.value_serde, windowed=True)
 
 
-def _pass_through() -> Processor:
-    from streamer.processors.stateless import PassThroughProcessor
+def _check_emit(emit: str, idle_close_ms: int | None) -> None:
+    """Refuse an unknown ``emit`` mode or a non-positive idle timeout."""
+    if emit not in ("update", "final"):
+        msg = f"emit must be 'update' or 'final', not {emit!r}"
+        raise TopologyError(msg)
+    if idle_close_ms is not None and idle_close_ms <= 0:
+        msg = f"idle_close_ms must be positive, got {idle_close_ms}"
+        raise TopologyError(msg)
 
-    return PassThroughProcessor()
+
+@dataclass(frozen=True, slots=True)
+class _WindowedAggregate:
+    """One windowed aggregation: declares its stores and makes its processors.
+
+    Store names derive from ``name``: ``<name>`` for fixed and session windows,
+    ``<name>-records`` (and, with ``emit="final"``, ``<name>-pending``) for sliding windows.
+    """
+
+    name: str
+    windows: Windows
+    key_serde: Serde[Any]
+    value_serde: Serde[Any]
+    initializer: Callable[[], Any]
+    adder: Callable[[Any, Any, Any], Any]
+    merger: Callable[[Any, Any, Any], Any] | None
+    emit: Emit
+    late_branch: str | None
+    idle_close_ms: int | None
+
+    def options(self) -> dict[str, Any]:
+        """The keyword options every windowed aggregate processor takes."""
+        return {
+            "emit_final": self.emit == "final",
+            "late_branch": self.late_branch,
+            "idle_close_ms": self.idle_close_ms,
+        }
+
+    def declare(self, graph: GraphBuilder) -> tuple[list[str], Callable[[], Processor]]:
+        """Declare the stores in ``graph``; returns them and the processor factory."""
+        windows = self.windows
+        if isinstance(windows, (TumblingWindows, HoppingWindows)):
+            return self._fixed(graph, windows)
+        if isinstance(windows, SlidingWindows):
+            return self._sliding(graph, windows)
+        return self._session(graph, windows)
+
+    def _fixed(
+        self, graph: GraphBuilder, windows: TumblingWindows | HoppingWindows
+    ) -> tuple[list[str], Callable[[], Processor]]:
+        store = graph.add_store(
+            self.name, StoreKind.WINDOW, key_serde=self.key_serde, value_serde=self.value_serde
+        )
+        init, add, options = self.initializer, self.adder, self.options()
+
+        def factory() -> Processor:
+            return FixedWindowAggregateProcessor(store, windows, init, add, **options)
+
+        return [store], factory
+
+    def _sliding(
+        self, graph: GraphBuilder, windows: SlidingWindows
+    ) -> tuple[list[str], Callable[[], Processor]]:
+        records = graph.add_store(
+            f"{self.name}-records",
+            StoreKind.WINDOW,
+            key_serde=self.key_serde,
+            value_serde=JsonSerde(),
+        )
+        pending = (
+            graph.add_store(f"{self.name}-pending", StoreKind.WINDOW, key_serde=self.key_serde)
+            if self.emit == "final"
+            else None
+        )
+        init, add, options = self.initializer, self.adder, self.options()
+
+        def factory() -> Processor:
+            return SlidingWindowAggregateProcessor(records, pending, windows, init, add, **options)
+
+        return [records] + ([pending] if pending else []), factory
+
+    def _session(
+        self, graph: GraphBuilder, windows: SessionWindows
+    ) -> tuple[list[str], Callable[[], Processor]]:
+        merger = self.merger
+        if merger is None:
+            msg = f"session-window aggregate {self.name!r} needs merger=(key, a, b) -> merged"
+            raise TopologyError(msg)
+        store = graph.add_store(
+            self.name, StoreKind.SESSION, key_serde=self.key_serde, value_serde=self.value_serde
+        )
+        init, add, options = self.initializer, self.adder, self.options()
+
+        def factory() -> Processor:
+            return SessionWindowAggregateProcessor(store, windows, init, add, merger, **options)
+
+        return [store], factory

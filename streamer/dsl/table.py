@@ -1,10 +1,15 @@
-"""Tables: the latest value per key, as a changelog stream plus a lookup view."""
+"""Tables: the latest value per key, as a changelog stream plus a lookup view.
+
+``Table[K, V]`` and ``GlobalTable[K, V]`` carry the static types of keys and row values, so
+that a type checker checks the functions given to each step.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
+from streamer.dsl._types import V2, VO, VR, K, V
 from streamer.errors import TopologyError
 from streamer.processors.api import Processor
 from streamer.processors.stateless import PassThroughProcessor
@@ -21,17 +26,20 @@ from streamer.processors.tables import (
 from streamer.serde import Serde
 
 if TYPE_CHECKING:
-    from streamer.dsl.builder import StreamsBuilder
+    from streamer.dsl._graph import GraphBuilder
     from streamer.dsl.stream import Stream
 
 
-class Table:
+class Table(Generic[K, V]):
     """A table. Its updates flow downstream as records (a None value is a deletion), and
-    its ``view`` answers lookups for joins. Windowed aggregates have no view."""
+    its ``view`` answers lookups for joins. Windowed aggregates have no view.
+
+    ``V`` is the type of a row's value; deletions are not part of it.
+    """
 
     def __init__(
         self,
-        builder: StreamsBuilder,
+        graph: GraphBuilder,
         node: str,
         view: TableView | None,
         key_serde: Serde[Any],
@@ -39,7 +47,7 @@ class Table:
         *,
         windowed: bool = False,
     ) -> None:
-        self.builder = builder
+        self._graph = graph
         self.node = node
         self._view = view
         self.key_serde = key_serde
@@ -60,17 +68,17 @@ class Table:
         view: TableView | None,
         name: str | None,
         value_serde: Serde[Any],
-    ) -> Table:
-        node = self.builder.add_processor(operation, [self.node], factory, name=name)
-        return Table(self.builder, node, view, self.key_serde, value_serde, windowed=self.windowed)
+    ) -> Table[Any, Any]:
+        node = self._graph.add_processor(operation, [self.node], factory, name=name)
+        return Table(self._graph, node, view, self.key_serde, value_serde, windowed=self.windowed)
 
     def map_values(
         self,
-        fn: Callable[[Any], Any],
+        fn: Callable[[V], V2],
         *,
         name: str | None = None,
         value_serde: Serde[Any] | None = None,
-    ) -> Table:
+    ) -> Table[K, V2]:
         """``fn(value) -> new_value`` for every row; deletions stay deletions.
 
         The new values use ``value_serde``, else the builder's default value serde (as for
@@ -82,43 +90,56 @@ class Table:
             lambda: TableMapValuesProcessor(fn),
             view,
             name,
-            value_serde or self.builder.default_value_serde,
+            value_serde or self._graph.default_value_serde,
         )
 
-    def filter(self, predicate: Callable[[Any, Any], bool], *, name: str | None = None) -> Table:
+    def filter(self, predicate: Callable[[K, V], bool], *, name: str | None = None) -> Table[K, V]:
         """Rows for which ``predicate(key, value)`` holds; others read as absent."""
         view = None if self._view is None else FilteredView(self._view, predicate)
         return self._derive(
             "table-filter", lambda: TableFilterProcessor(predicate), view, name, self.value_serde
         )
 
-    def to_stream(self, *, name: str | None = None) -> Stream:
-        """The table's updates as a stream (deletions arrive as None values)."""
+    def to_stream(self, *, name: str | None = None) -> Stream[K, V]:
+        """The table's updates as a stream.
+
+        Deletions arrive as None values, which ``V`` does not show: a table fed by tombstones
+        or filtered rows should be read with that in mind.
+        """
         from streamer.dsl.stream import Stream
 
-        node = self.builder.add_processor("to-stream", [self.node], PassThroughProcessor, name=name)
-        return Stream(self.builder, node, self.key_serde, self.value_serde)
+        node = self._graph.add_processor("to-stream", [self.node], PassThroughProcessor, name=name)
+        return Stream(self._graph, node, self.key_serde, self.value_serde)
 
-    def join(self, other: Table, joiner: Callable[[Any, Any], Any], *, name: str) -> Table:
+    def join(
+        self, other: Table[K, VO], joiner: Callable[[V, VO], VR], *, name: str
+    ) -> Table[K, VR]:
         """Inner table-table join on the key: a row exists when both sides have one.
 
         Joined values use the builder's default value serde.
         """
         return self._join(other, joiner, "inner", name)
 
-    def left_join(self, other: Table, joiner: Callable[[Any, Any], Any], *, name: str) -> Table:
+    def left_join(
+        self, other: Table[K, VO], joiner: Callable[[V, VO | None], VR], *, name: str
+    ) -> Table[K, VR]:
         """A row for every row of this table; ``other`` may be None."""
         return self._join(other, joiner, "left", name)
 
-    def outer_join(self, other: Table, joiner: Callable[[Any, Any], Any], *, name: str) -> Table:
+    def outer_join(
+        self, other: Table[K, VO], joiner: Callable[[V | None, VO | None], VR], *, name: str
+    ) -> Table[K, VR]:
         """A row when either side has one; the missing side is None."""
         return self._join(other, joiner, "outer", name)
 
-    def _join(self, other: Table, joiner: Callable[[Any, Any], Any], kind: str, name: str) -> Table:
+    def _join(
+        self, other: Table[Any, Any], joiner: Callable[[Any, Any], Any], kind: str, name: str
+    ) -> Table[Any, Any]:
+        graph = self._graph
         left_view, right_view = self.view, other.view
-        self.builder.claim(name)
+        graph.claim(name)
         stores = left_view.stores() + right_view.stores()
-        left = self.builder.add_processor(
+        left = graph.add_processor(
             "table-join",
             [self.node],
             lambda: TableJoinProcessor(right_view, joiner, kind, this_is_left=True),
@@ -126,7 +147,7 @@ class Table:
             stores=stores,
             detail=kind,
         )
-        right = self.builder.add_processor(
+        right = graph.add_processor(
             "table-join",
             [other.node],
             lambda: TableJoinProcessor(left_view, joiner, kind, this_is_left=False),
@@ -134,13 +155,16 @@ class Table:
             stores=stores,
             detail=kind,
         )
-        node = self.builder.merge_nodes([left, right], f"{name}-merge")
+        node = graph.merge_nodes([left, right], f"{name}-merge")
         view = JoinedView(left_view, right_view, joiner, kind)
-        return Table(self.builder, node, view, self.key_serde, self.builder.default_value_serde)
+        return Table(graph, node, view, self.key_serde, graph.default_value_serde)
 
 
-class GlobalTable:
-    """A global table: every task reads the whole topic. Join it with ``Stream.join``."""
+class GlobalTable(Generic[K, V]):
+    """A global table: every task reads the whole topic. Join it with ``Stream.join``.
+
+    ``store`` names the store that holds it; processors list it in ``stores=`` to read it.
+    """
 
     def __init__(self, store: str, key_serde: Serde[Any], value_serde: Serde[Any]) -> None:
         self.store = store

@@ -1,0 +1,151 @@
+"""The steps behind ``Stream.join``, ``left_join`` and ``outer_join``.
+
+* stream-global table: a lookup per record, by the record's key or ``key_selector``'s; any
+  task can look up any key, so the stream is not repartitioned;
+* stream-table: a lookup per record in the table's view, on the stream's key; the stream
+  must be co-partitioned with the table (no key change since its last repartition);
+* stream-stream: both sides buffer records in window stores named ``<name>-left`` and
+  ``<name>-right``, and each record joins the other side's records within the windows.
+  Both sides must be co-partitioned.
+
+Joined values use the builder's default value serde; the key serde is the stream's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from streamer.errors import TopologyError
+from streamer.processors.api import Processor
+from streamer.processors.joins import StreamStreamJoinSide
+from streamer.processors.tables import StreamTableJoinProcessor
+from streamer.topology.nodes import StoreKind
+from streamer.topology.windows import JoinWindows
+
+if TYPE_CHECKING:
+    from streamer.dsl.stream import Stream
+    from streamer.dsl.table import GlobalTable, Table
+
+JoinKind = Literal["inner", "left", "outer"]
+Joiner = Callable[[Any, Any], Any]
+
+
+def require_copartitioned(stream: Stream[Any, Any], what: str) -> None:
+    """Refuse ``what`` on a stream whose keys changed since its last repartition."""
+    if stream.key_changed:
+        msg = (
+            f"{what} after a key-changing step ({stream.node!r}): call .repartition(name=...) "
+            "first so equal keys meet in one task"
+        )
+        raise TopologyError(msg)
+
+
+def join(
+    stream: Stream[Any, Any],
+    other: Table[Any, Any] | GlobalTable[Any, Any] | Stream[Any, Any],
+    joiner: Joiner,
+    kind: JoinKind,
+    name: str,
+    windows: JoinWindows | None,
+    key_selector: Callable[[Any, Any], Any] | None,
+) -> Stream[Any, Any]:
+    """Join ``stream`` with ``other`` as ``kind``; the result is named after ``name``."""
+    from streamer.dsl.table import GlobalTable, Table
+
+    if isinstance(other, GlobalTable):
+        return _join_global_table(stream, other, joiner, kind, name, key_selector)
+    if isinstance(other, Table):
+        require_copartitioned(stream, "a stream-table join")
+        if kind == "outer" or key_selector is not None:
+            msg = "stream-table joins are inner or left, on the stream's key"
+            raise TopologyError(msg)
+        view = other.view
+        return stream._then(
+            "join-table",
+            lambda: StreamTableJoinProcessor(view, joiner, left=kind == "left"),
+            name=name,
+            stores=view.stores(),
+            revalues=True,
+        )
+    return _join_stream(stream, other, joiner, kind, name, windows)
+
+
+def _join_global_table(
+    stream: Stream[Any, Any],
+    table: GlobalTable[Any, Any],
+    joiner: Joiner,
+    kind: JoinKind,
+    name: str,
+    key_selector: Callable[[Any, Any], Any] | None,
+) -> Stream[Any, Any]:
+    if kind == "outer":
+        msg = "a stream cannot be outer-joined with a global table"
+        raise TopologyError(msg)
+    view = table.view()
+    return stream._then(
+        "join-global-table",
+        lambda: StreamTableJoinProcessor(
+            view, joiner, left=kind == "left", key_selector=key_selector
+        ),
+        name=name,
+        stores=view.stores(),
+        revalues=True,
+    )
+
+
+def _join_stream(
+    stream: Stream[Any, Any],
+    other: Stream[Any, Any],
+    joiner: Joiner,
+    kind: JoinKind,
+    name: str,
+    windows: JoinWindows | None,
+) -> Stream[Any, Any]:
+    from streamer.dsl.stream import Stream
+
+    if windows is None:
+        msg = "a stream-stream join needs windows=JoinWindows(...)"
+        raise TopologyError(msg)
+    require_copartitioned(stream, "a stream-stream join")
+    require_copartitioned(other, "a stream-stream join")
+    graph = stream._graph
+    graph.claim(name)
+    left_store = graph.add_store(f"{name}-left", StoreKind.WINDOW, key_serde=stream.key_serde)
+    right_store = graph.add_store(f"{name}-right", StoreKind.WINDOW, key_serde=other.key_serde)
+    sides = [
+        graph.add_processor(
+            "join-stream",
+            [parent],
+            _side_factory(this, that, is_left, windows, joiner, kind),
+            name=f"{name}-{'left' if is_left else 'right'}",
+            stores=[left_store, right_store],
+            detail=f"{kind} {windows.describe()}",
+        )
+        for is_left, parent, this, that in (
+            (True, stream.node, left_store, right_store),
+            (False, other.node, right_store, left_store),
+        )
+    ]
+    node = graph.merge_nodes(sides, f"{name}-merge")
+    return Stream(graph, node, stream.key_serde, graph.default_value_serde)
+
+
+def _side_factory(
+    this: str, that: str, is_left: bool, windows: JoinWindows, joiner: Joiner, kind: JoinKind
+) -> Callable[[], Processor]:
+    """The processor factory of one side of a stream-stream join, buffering into ``this``."""
+
+    def factory() -> Processor:
+        return StreamStreamJoinSide(
+            this_store=this,
+            other_store=that,
+            is_left=is_left,
+            before=windows.before,
+            after=windows.after,
+            grace=windows.grace,
+            joiner=joiner,
+            kind=kind,
+        )
+
+    return factory
