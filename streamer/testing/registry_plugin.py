@@ -1,4 +1,7 @@
-"""pytest fixtures for tests against a real schema registry (the ``streamer_registry`` plugin).
+"""pytest fixtures for tests against a real schema registry (``pip install "streamer[testing]"``).
+
+Not registered on install: load it with
+``pytest_plugins = ["streamer.testing.registry_plugin"]`` in a top-level conftest.py.
 
 ``schema_registry``  session-wide Apicurio Registry (Confluent-compatible API), or the one
                      at ``STREAMER_SCHEMA_REGISTRY_URL``; its ``url`` is the API root

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -9,10 +11,15 @@ pytest_plugins = ["pytester"]
 CONFTEST = """
 from pathlib import Path
 
+from importlib.metadata import entry_points
+
 import pytest
 
 from streamer.testing.kafka import pytest_plugin
 from streamer.testing.kafka.cluster import LocalKafkaCluster
+
+# Installing streamer registers no plugin: a project loads it, as users do in conftest.py.
+pytest_plugins = ["streamer.testing.kafka.pytest_plugin"]
 
 
 class StandIn(LocalKafkaCluster):
@@ -53,3 +60,10 @@ def test_kafka_tests_are_marked_and_keep_logs_on_failure(pytester: pytest.Pytest
     kept = sorted(p.relative_to(pytester.path).as_posix() for p in pytester.path.rglob("*.log"))
     assert kept == ["var/test-logs/test_sample.py_test_fails/kafka/node-1/server.log"]
     result.stdout.fnmatch_lines(["*kafka broker logs*", "*copied to *test_fails*"])
+
+
+def test_installing_streamer_registers_no_pytest_plugin() -> None:
+    # The harness is optional (the `testing` extra): it must not load into every pytest run
+    # of an environment that merely installs streamer.
+    plugins = entry_points(group="pytest11")
+    assert [e.value for e in plugins if e.value.startswith("streamer")] == []

@@ -1,4 +1,7 @@
-"""pytest fixtures for tests against a real Kafka (registered as the ``streamer_kafka`` plugin).
+"""pytest fixtures for tests against a real Kafka (``pip install "streamer[testing]"``).
+
+Not registered on install: load it with
+``pytest_plugins = ["streamer.testing.kafka.pytest_plugin"]`` in a top-level conftest.py.
 
 Fixtures:
 
