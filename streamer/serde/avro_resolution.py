@@ -1,7 +1,7 @@
 """Avro schema resolution: can data written with one schema be read with another?
 
 Pure functions over parsed schemas (``fastavro.parse_schema`` output), following the Avro
-specification's resolution rules; :func:`streamer.serde.avro.compatibility_problems` is the
+specification's resolution rules; :func:`streamer.serde.avro_schema.compatibility_problems` is the
 public entry point that also accepts schema text, dicts and files.
 """
 
@@ -120,50 +120,58 @@ class _Checker:
         return True
 
     def check(self, writer: Any, reader: Any, path: str) -> None:
+        """Record every reason data of ``writer`` at ``path`` cannot be read as ``reader``."""
         w = self._resolve(writer, self.writer_named)
         r = self._resolve(reader, self.reader_named)
         wk, rk = self._kind(w), self._kind(r)
         if wk == "union":
             for branch in w:
                 self.check(branch, reader, path)
-            return
-        if rk == "union":
-            for branch in r:
-                candidate = self._resolve(branch, self.reader_named)
-                if self.matches(w, candidate):
-                    self.check(w, candidate, path)
-                    return
-            self.add(
-                path,
-                f"the writer's {self._describe(w)} matches no branch of the reader's "
-                f"{self._describe(r)}",
-            )
-            return
-        if wk in PRIMITIVES or rk in PRIMITIVES:
-            if not self.matches(w, r):
-                self.add(
-                    path,
-                    f"type changed from {self._describe(w)} to {self._describe(r)}, "
-                    "which is not a permitted promotion",
-                )
-            return
-        if wk != rk:
+        elif rk == "union":
+            self._check_against_reader_union(w, r, path)
+        elif wk in PRIMITIVES or rk in PRIMITIVES:
+            self._check_primitive(w, r, path)
+        elif wk != rk:
             self.add(path, f"type changed from {self._describe(w)} to {self._describe(r)}")
-            return
-        if wk in ("record", "enum", "fixed") and not self._names_match(w, r):
+        elif wk in ("record", "enum", "fixed") and not self._names_match(w, r):
             self.add(
                 path,
                 f"the writer's {wk} {_short(w['name'])} and the reader's {rk} "
                 f"{_short(r['name'])} have different names (add an alias to the reader)",
             )
-            return
-        if wk == "record":
+        else:
+            self._check_same_kind(wk, w, r, path)
+
+    def _check_against_reader_union(self, w: Any, r: list[Any], path: str) -> None:
+        """A non-union writer type resolves to the first reader branch it matches."""
+        for branch in r:
+            candidate = self._resolve(branch, self.reader_named)
+            if self.matches(w, candidate):
+                self.check(w, candidate, path)
+                return
+        self.add(
+            path,
+            f"the writer's {self._describe(w)} matches no branch of the reader's "
+            f"{self._describe(r)}",
+        )
+
+    def _check_primitive(self, w: Any, r: Any, path: str) -> None:
+        if not self.matches(w, r):
+            self.add(
+                path,
+                f"type changed from {self._describe(w)} to {self._describe(r)}, "
+                "which is not a permitted promotion",
+            )
+
+    def _check_same_kind(self, kind: str, w: Any, r: Any, path: str) -> None:
+        """Writer and reader are complex types of the same kind (and name, when named)."""
+        if kind == "record":
             key = (w["name"], r["name"])
             if key in self._seen:
                 return
             self._seen.add(key)
             self._record(w, r, path)
-        elif wk == "enum":
+        elif kind == "enum":
             missing = [s for s in w["symbols"] if s not in r["symbols"]]
             if missing and "default" not in r:
                 listed = ", ".join(repr(s) for s in missing)
@@ -172,15 +180,15 @@ class _Checker:
                     f"enum {_short(r['name'])}: the writer's symbol(s) {listed} are missing "
                     "from the reader schema, which has no default symbol",
                 )
-        elif wk == "fixed":
+        elif kind == "fixed":
             if w["size"] != r["size"]:
                 self.add(
                     path,
                     f"fixed {_short(r['name'])} changed size from {w['size']} to {r['size']}",
                 )
-        elif wk == "array":
+        elif kind == "array":
             self.check(w["items"], r["items"], f"{path}[]")
-        elif wk == "map":
+        elif kind == "map":
             self.check(w["values"], r["values"], f"{path}{{}}")
 
     def _record(self, w: dict[str, Any], r: dict[str, Any], path: str) -> None:
@@ -203,7 +211,7 @@ class _Checker:
                 )
 
 
-# --- encoding and decoding ------------------------------------------------------------------
+# --- entry point ----------------------------------------------------------------------------
 
 
 def resolution_problems(writer: Any, reader: Any) -> list[str]:
