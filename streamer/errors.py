@@ -1,15 +1,23 @@
 """Every exception streamer raises on purpose derives from :class:`StreamerError`.
 
-Hierarchy::
+Hierarchy (classes defined outside this module name their module)::
 
     StreamerError
     ├── ConfigError              a bad option or configuration value, found at start
     ├── TopologyError            an invalid topology, found at build time
     ├── SerializationError       bytes that cannot be decoded, or a value that cannot be encoded
+    │   └── SchemaRegistryError  (streamer.serde.registry) a schema registry request failed
     ├── ProcessingError          a user function raised while processing a record
     ├── StateError               a state store cannot be opened, read or written
-    └── KafkaHarnessError        the local Kafka harness cannot resolve, start or stop a broker
-        └── MissingToolError     java or mvn is not installed
+    ├── KafkaHarnessError        the local Kafka harness cannot resolve, start or stop a broker
+    │   └── MissingToolError     java or mvn is not installed
+    ├── KafkaClientError         (streamer.kafka.clients) a helper client's produce/consume failed
+    ├── KafkaAdminError          (streamer.kafka.admin) an admin request failed or timed out
+    ├── KafkaRuntimeError        (streamer.kafka.runtime_clients) a worker's client call failed
+    └── OperationRefused         (streamer.ops.apps) an operation would be unsafe now
+
+Every exception class defined anywhere under ``streamer`` is drawn here, and derives from
+:class:`StreamerError`; ``tests/unit/test_errors_tree.py`` keeps it that way.
 
 Messages say what went wrong and what to do about it; they never need a stack trace to be
 understood.
