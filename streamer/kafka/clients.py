@@ -40,6 +40,51 @@ class ConsumedRecord:
     headers: tuple[tuple[str, bytes | None], ...]
 
 
+class _DeliveryTally:
+    """Counts a producer's delivery reports; ``errors`` keeps every failure's message."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.errors: list[str] = []
+
+    def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+        else:
+            self.delivered += 1
+
+    def raise_if_failed(self, topic: str, remaining: int, timeout: float) -> None:
+        """Raise :class:`KafkaClientError` if a record failed or was still queued at flush."""
+        if self.errors:
+            msg = (
+                f"producing to {topic!r} failed: {self.errors[0]} "
+                f"({len(self.errors)} records failed)"
+            )
+            raise KafkaClientError(msg)
+        if remaining:
+            msg = f"{remaining} records to {topic!r} were not delivered within {timeout} s"
+            raise KafkaClientError(msg)
+
+
+def _produce_one(
+    producer: Producer,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    tally: _DeliveryTally,
+    *,
+    backoff: float,
+    extra: Mapping[str, Any],
+) -> None:
+    """Queue one record, serving delivery reports for ``backoff`` s while the queue is full."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, on_delivery=tally.on_delivery, **extra)
+            return
+        except BufferError:
+            producer.poll(backoff)
+
+
 def produce(
     bootstrap_servers: str,
     topic: str,
@@ -60,37 +105,26 @@ def produce(
     producer = Producer(
         {"bootstrap.servers": bootstrap_servers, "acks": "all", **dict(config or {})}
     )
-    errors: list[str] = []
-    delivered = 0
-
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-        nonlocal delivered
-        if err is not None:
-            errors.append(str(err))
-        else:
-            delivered += 1
-
+    tally = _DeliveryTally()
     extra: dict[str, Any] = {}
     if partition is not None:
         extra["partition"] = partition
     if timestamp is not None:
         extra["timestamp"] = timestamp
     for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=on_delivery, **extra)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        _produce_one(producer, topic, key, value, tally, backoff=0.1, extra=extra)
         producer.poll(0)
     remaining = producer.flush(timeout)
-    if errors:
-        msg = f"producing to {topic!r} failed: {errors[0]} ({len(errors)} records failed)"
-        raise KafkaClientError(msg)
-    if remaining:
-        msg = f"{remaining} records to {topic!r} were not delivered within {timeout} s"
-        raise KafkaClientError(msg)
-    return delivered
+    tally.raise_if_failed(topic, remaining, timeout)
+    return tally.delivered
+
+
+def _wait_until_due(producer: Producer, due_ms: int, stop: threading.Event | None) -> None:
+    """Serve delivery reports until the wall clock reaches ``due_ms`` or ``stop`` is set."""
+    while (wait := due_ms / 1000 - time.time()) > 0:
+        if stop is not None and stop.is_set():
+            return
+        producer.poll(min(wait, 0.05))
 
 
 def produce_paced(
@@ -120,35 +154,18 @@ def produce_paced(
             **dict(config or {}),
         }
     )
-    errors: list[str] = []
-    delivered = 0
+    tally = _DeliveryTally()
     sent = 0
-
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-        nonlocal delivered
-        if err is not None:
-            errors.append(str(err))
-        else:
-            delivered += 1
-
     next_progress = time.monotonic() + progress_interval
     for due_ms, key, value in records:
         if stop is not None and stop.is_set():
             break
         if due_ms is not None:
-            while (wait := due_ms / 1000 - time.time()) > 0:
-                if stop is not None and stop.is_set():
-                    break
-                producer.poll(min(wait, 0.05))
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
+            _wait_until_due(producer, due_ms, stop)
+        _produce_one(producer, topic, key, value, tally, backoff=0.05, extra={})
         sent += 1
         producer.poll(0)
-        if errors:
+        if tally.errors:
             break
         if on_progress is not None and time.monotonic() >= next_progress:
             next_progress = time.monotonic() + progress_interval
@@ -156,13 +173,8 @@ def produce_paced(
     remaining = producer.flush(timeout)
     if on_progress is not None:
         on_progress(sent)
-    if errors:
-        msg = f"producing to {topic!r} failed: {errors[0]} ({len(errors)} records failed)"
-        raise KafkaClientError(msg)
-    if remaining:
-        msg = f"{remaining} records to {topic!r} were not delivered within {timeout} s"
-        raise KafkaClientError(msg)
-    return delivered
+    tally.raise_if_failed(topic, remaining, timeout)
+    return tally.delivered
 
 
 class TopicTail:
