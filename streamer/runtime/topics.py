@@ -41,36 +41,64 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
     ``p`` belongs to task ``p``. Raises :class:`ConfigError` naming missing input topics.
     """
     prefix = config.prefix
-    existing = admin.list_topics()
+    user_sources = _check_user_topics_exist(topology, config, admin.list_topics())
+    counts = {t: len(admin.partitions(t)) for t in user_sources}
+    repartition = _repartition_counts(topology, prefix, counts)
+    counts.update(repartition)
+    topology.validate_partitions(counts, prefix)
+    changelogs = _changelog_counts(topology, prefix, counts)
+    admin.create_topics(_internal_topic_specs(config, repartition, changelogs))
+    _check_internal_topics(admin, repartition, changelogs)
+    log.info(
+        "topics ready: %d input, %d repartition, %d changelog",
+        len(user_sources),
+        len(repartition),
+        len(changelogs),
+    )
+    return TopicLayout(partitions=counts, changelogs=changelogs, repartition=repartition)
+
+
+def _check_user_topics_exist(
+    topology: Topology, config: AppConfig, existing: set[str]
+) -> list[str]:
+    """The user topics the app reads (streams and global tables), sorted.
+
+    Raises :class:`ConfigError` if one of them, or a user topic it writes, is not in
+    ``existing``: streamer never creates user topics.
+    """
     user_sources = sorted(
         {ref.name for ref in topology.source_topics() if not ref.internal}
         | {table.topic for table in topology.global_tables}
     )
-    missing = [t for t in user_sources if t not in existing]
-    if missing:
-        msg = (
-            f"input topics {', '.join(missing)} do not exist on {config.bootstrap_servers}; "
-            "create them first (streamer never creates user topics)"
-        )
-        raise ConfigError(msg)
     user_sinks = sorted({ref.name for ref in topology.sink_topics() if not ref.internal})
-    missing = [t for t in user_sinks if t not in existing]
-    if missing:
-        msg = (
-            f"output topics {', '.join(missing)} do not exist on {config.bootstrap_servers}; "
-            "create them first (streamer never creates user topics)"
-        )
-        raise ConfigError(msg)
-    counts = {t: len(admin.partitions(t)) for t in user_sources}
+    for kind, topics in (("input", user_sources), ("output", user_sinks)):
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            msg = (
+                f"{kind} topics {', '.join(missing)} do not exist on "
+                f"{config.bootstrap_servers}; create them first (streamer never creates "
+                "user topics)"
+            )
+            raise ConfigError(msg)
+    return user_sources
+
+
+def _repartition_counts(topology: Topology, prefix: str, counts: dict[str, int]) -> dict[str, int]:
+    """Every repartition topic gets the largest partition count of the user stream sources
+    (global tables excluded), or 1 when the app has none."""
     stream_sources = [ref.name for ref in topology.source_topics() if not ref.internal]
     repartition_count = max((counts[t] for t in stream_sources), default=1)
-    repartition = {
+    return {
         ref.resolve(prefix): repartition_count
         for ref in topology.source_topics() | topology.sink_topics()
         if ref.internal
     }
-    counts.update(repartition)
-    topology.validate_partitions(counts, prefix)
+
+
+def _changelog_counts(topology: Topology, prefix: str, counts: dict[str, int]) -> dict[str, int]:
+    """Each changelogged store's changelog gets its sub-topology's task count (the largest
+    partition count of the sub-topology's sources), so changelog partition ``p`` is task
+    ``p``'s."""
     changelogs: dict[str, int] = {}
     for sub in topology.subtopologies:
         sub_count = max(counts[ref.resolve(prefix)] for ref in sub.source_topics)
@@ -78,6 +106,13 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
             spec = topology.store(store)
             if spec.changelog:
                 changelogs[spec.changelog_topic(prefix)] = sub_count
+    return changelogs
+
+
+def _internal_topic_specs(
+    config: AppConfig, repartition: dict[str, int], changelogs: dict[str, int]
+) -> list[TopicSpec]:
+    """Repartition topics without time retention, compacted changelogs, a 1-partition DLQ."""
     rf = config.internal_replication_factor
     specs = [
         TopicSpec(name, partitions=n, replication_factor=rf, config=REPARTITION_TOPIC_CONFIG)
@@ -93,7 +128,14 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
         for name, n in changelogs.items()
     ]
     specs.append(TopicSpec(config.dlq_topic, partitions=1, replication_factor=rf))
-    admin.create_topics(specs)
+    return specs
+
+
+def _check_internal_topics(
+    admin: KafkaAdmin, repartition: dict[str, int], changelogs: dict[str, int]
+) -> None:
+    """Fail if an internal topic that already existed has another partition count; warn if a
+    repartition topic has time retention."""
     for name, n in {**repartition, **changelogs}.items():
         actual = len(admin.partitions(name))
         if actual != n:
@@ -111,10 +153,3 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> 
                 name,
                 retention,
             )
-    log.info(
-        "topics ready: %d input, %d repartition, %d changelog",
-        len(user_sources),
-        len(repartition),
-        len(changelogs),
-    )
-    return TopicLayout(partitions=counts, changelogs=changelogs, repartition=repartition)
