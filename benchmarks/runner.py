@@ -226,7 +226,7 @@ def restore(spec: dict[str, Any]) -> dict[str, Any]:
     worker = streamer_worker(spec, lambda: None)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    while getattr(worker, "restorer", None) is None or not worker.restorer.active:
+    while not worker.snapshot.restoring:
         if not thread.is_alive():
             msg = "the worker stopped before restoring"
             raise RuntimeError(msg)
@@ -237,7 +237,7 @@ def restore(spec: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.002)
     elapsed = time.perf_counter() - start
     cpu = cpu_seconds() - cpu0
-    restored = worker.restorer.total_restored
+    restored = worker.snapshot.restored
     rss = rss_mib()
     worker.request_stop()
     thread.join(120)

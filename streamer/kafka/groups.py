@@ -30,8 +30,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from streamer.kafka.admin import KafkaAdminError
-
-TP = tuple[str, int]
+from streamer.kafka.types import TP
 
 EARLIEST = "earliest"
 LATEST = "latest"

@@ -8,8 +8,9 @@ over as :class:`Message` objects that expose only what the runtime reads.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -21,10 +22,9 @@ from confluent_kafka import (
 )
 
 from streamer.errors import StreamerError
+from streamer.kafka.types import TP, Message
 
 log = logging.getLogger(__name__)
-
-TP = tuple[str, int]
 
 
 class KafkaRuntimeError(StreamerError):
@@ -51,26 +51,24 @@ def _wrap(exc: KafkaException, what: str) -> KafkaRuntimeError:
     return KafkaRuntimeError(f"{what} failed: {exc}")
 
 
-class Message(Protocol):
-    """What the runtime reads from a consumed record without an error.
-
-    confluent_kafka.Message fits; its topic, partition and offset are only None on error
-    events, which the consumers below never hand over.
-    """
-
-    def topic(self) -> str: ...
-    def partition(self) -> int: ...
-    def offset(self) -> int: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
-    def timestamp(self) -> tuple[int, int]: ...
-    def headers(self) -> Any: ...
-    def error(self) -> KafkaError | None: ...
-
-
 def _offsets(offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None) -> list[TopicPartition]:
     meta = metadata or {}
     return [TopicPartition(t, p, o, metadata=meta.get((t, p))) for (t, p), o in offsets.items()]
+
+
+_LEADER_PENDING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
+def _leader_pending(exc: KafkaException) -> bool:
+    """True for the errors of a partition whose leader is not known yet (a new topic)."""
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and (error.retriable() or error.code() in _LEADER_PENDING)
 
 
 def _tps(partitions: Iterable[TopicPartition]) -> list[TP]:
@@ -229,15 +227,27 @@ class RestoreConsumer:
         self._assigned: dict[TP, int] = {}
 
     def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
-        """High watermarks (the log end, or the last stable offset for read_committed)."""
+        """High watermarks (the log end, or the last stable offset for read_committed).
+
+        A retriable error (a partition whose leader is still being elected, as right after
+        its topic was created) is asked again until ``timeout`` runs out.
+        """
+        deadline = time.monotonic() + timeout
         result: dict[TP, int] = {}
         for topic, partition in partitions:
-            try:
-                _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=timeout
-                )
-            except KafkaException as exc:
-                raise _wrap(exc, f"reading the end offset of {topic}[{partition}]") from exc
+            while True:
+                left = max(0.1, deadline - time.monotonic())
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=left
+                    )
+                    break
+                except KafkaException as exc:
+                    error = _wrap(exc, f"reading the end offset of {topic}[{partition}]")
+                    if not _leader_pending(exc) or time.monotonic() >= deadline:
+                        raise error from exc
+                    log.info("%s; asking again", error)
+                    time.sleep(0.1)
             result[(topic, partition)] = high
         return result
 

@@ -35,8 +35,6 @@ from streamer.ops.apps import (
 )
 from streamer.topology.graph import Topology
 
-TP = tuple[str, int]
-
 
 def parse_start(text: str) -> str | int:
     """``earliest``, or an ISO-8601 time with a UTC offset (``2024-06-01T12:00:00Z``), as ms

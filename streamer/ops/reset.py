@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from streamer.kafka.groups import GroupDescription
+from streamer.kafka.types import TP
 from streamer.ops.apps import Cluster, remove_state, require_no_members, state_directory
 from streamer.ops.replay import wait_until_deleted
 from streamer.topology.graph import Topology
-
-TP = tuple[str, int]
 
 
 @dataclass(frozen=True)

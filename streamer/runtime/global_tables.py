@@ -1,10 +1,14 @@
 """Global tables: every worker keeps a full copy of each global table's topic.
 
-At start, each table's store is wiped and the whole topic is read up to its end before the
-worker joins the group, so the first record processed already sees complete reference data.
-Afterwards, :meth:`GlobalTables.poll` applies new rows (and tombstones) once per loop
-iteration without blocking, so an update such as unblocking a merchant takes effect within a
-poll, for every task of the worker.
+:class:`GlobalStores` is the part the worker and the test driver share: one key-value store
+per global table, and the rule that a row read from a topic goes to every table on that
+topic (a tombstone deletes the key; a record without a key is ignored).
+
+:class:`GlobalTables` is the worker's side. At start, each table's store is wiped and the
+whole topic is read up to its end before the worker joins the group, so the first record
+processed already sees complete reference data. Afterwards, :meth:`GlobalTables.poll`
+applies new rows once per loop iteration without blocking, so an update such as unblocking
+a merchant takes effect within a poll, for every task of the worker.
 
 Stores live in ``<state_dir>/<app_id>/global-<slot>/<table>``, one per worker process, so
 processes on one host never contend for a RocksDB lock.
@@ -15,50 +19,96 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streamer.kafka.admin import KafkaAdmin
-from streamer.kafka.runtime_clients import TP, RestoreConsumer
-from streamer.state import KeyValueStore, open_store
+from streamer.kafka.types import TP
+from streamer.runtime.clients import AdminClient, RestoreConsumerClient
+from streamer.state import BytesStore, KeyValueStore, open_store
 from streamer.topology.graph import Topology
 
 log = logging.getLogger(__name__)
 
 
-class GlobalTables:
-    """The global stores of one worker and the consumer that keeps them current."""
+class GlobalStores:
+    """The stores of a topology's global tables; ``open_store(name)`` opens one's bytes."""
 
-    def __init__(self, topology: Topology, directory: Path) -> None:
-        self.stores: dict[str, KeyValueStore[Any, Any]] = {}
-        self._by_topic: dict[str, KeyValueStore[Any, Any]] = {}
-        self._consumer: RestoreConsumer | None = None
+    def __init__(self, topology: Topology, open_store: Callable[[str], BytesStore]) -> None:
+        self.views: dict[str, KeyValueStore[Any, Any]] = {}
+        """Per table name, the typed store that tasks read."""
+        self._by_topic: dict[str, list[BytesStore]] = {}
+        try:
+            for table in topology.global_tables:
+                raw = open_store(table.name)
+                self._by_topic.setdefault(table.topic, []).append(raw)
+                self.views[table.name] = KeyValueStore(raw, table.key_serde, table.value_serde)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def topics(self) -> set[str]:
+        return set(self._by_topic)
+
+    def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        """Apply one row of ``topic`` to every table that reads it."""
+        if key is None:
+            return
+        for store in self._by_topic.get(topic, ()):
+            if value is None:
+                store.delete(key)
+            else:
+                store.put(key, value)
+
+    def close(self) -> None:
+        for stores in self._by_topic.values():
+            for store in stores:
+                store.close()
+        self._by_topic.clear()
+
+
+class GlobalTables:
+    """A worker's global stores and the consumer that keeps them current."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        directory: Path,
+        *,
+        consumer: Callable[[], RestoreConsumerClient],
+        admin: Callable[[], AdminClient],
+    ) -> None:
         self._topology = topology
         self._directory = directory
+        self._new_consumer = consumer
+        self._admin = admin
+        self._consumer: RestoreConsumerClient | None = None
+        self._stores: GlobalStores | None = None
 
-    def load(
-        self, consumer_config: dict[str, Any], bootstrap_servers: str, stop: threading.Event
-    ) -> None:
+    @property
+    def views(self) -> dict[str, KeyValueStore[Any, Any]]:
+        """Per table name, its store (empty before :meth:`load`)."""
+        return {} if self._stores is None else self._stores.views
+
+    def _open_fresh(self, name: str) -> BytesStore:
+        path = self._directory / name
+        if path.exists():
+            shutil.rmtree(path)
+        return open_store("rocksdb", name, path)
+
+    def load(self, stop: threading.Event) -> None:
         """Open fresh stores and read every global topic to its end (unless ``stop`` is set)."""
-        tables = self._topology.global_tables
-        if not tables:
+        if not self._topology.global_tables:
             return
-        self._consumer = RestoreConsumer(consumer_config)
-        for table in tables:
-            path = self._directory / table.name
-            if path.exists():
-                shutil.rmtree(path)
-            store = KeyValueStore(
-                open_store("rocksdb", table.name, path), table.key_serde, table.value_serde
-            )
-            self.stores[table.name] = store
-            self._by_topic[table.topic] = store
-        admin = KafkaAdmin(bootstrap_servers)
+        self._stores = GlobalStores(self._topology, self._open_fresh)
+        self._consumer = self._new_consumer()
+        admin = self._admin()
         pending: set[TP] = set()
-        for table in tables:
-            for partition in admin.partitions(table.topic):
-                self._consumer.add((table.topic, partition), None)
-                pending.add((table.topic, partition))
+        for topic in sorted(self._stores.topics):
+            for partition in admin.partitions(topic):
+                self._consumer.add((topic, partition), None)
+                pending.add((topic, partition))
         ends = self._consumer.end_offsets(pending)
         pending = {tp for tp in pending if ends[tp] > 0}
         loaded = 0
@@ -74,17 +124,10 @@ class GlobalTables:
 
     def _apply(self, max_records: int, timeout: float, pending: set[TP] | None) -> int:
         assert self._consumer is not None
+        assert self._stores is not None
         records, at_end = self._consumer.consume(max_records, timeout)
         for message in records:
-            store = self._by_topic[message.topic()]
-            key = message.key()
-            if key is None:
-                continue
-            value = message.value()
-            if value is None:
-                store.store.delete(key)
-            else:
-                store.store.put(key, value)
+            self._stores.apply(message.topic(), message.key(), message.value())
         if pending is not None:
             pending -= at_end
         return len(records)
@@ -93,5 +136,5 @@ class GlobalTables:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
-        for store in self.stores.values():
-            store.store.close()
+        if self._stores is not None:
+            self._stores.close()

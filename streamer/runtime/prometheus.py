@@ -3,10 +3,10 @@
 :class:`PrometheusMetrics` implements :class:`~streamer.runtime.metrics.WorkerMetrics`. The
 hot path stays cheap: a batch is counted and timed once (records are grouped per partition
 in one pass); what is state rather than an event (restore progress, store sizes, task
-counters, aborts, rebalances) is read from the worker at most once per ``refresh_interval``
-(1 s); lag and records written come from librdkafka's statistics (``statistics.interval.ms``,
-1 s), which the clients deliver inside their poll calls. All of it runs on the worker's own
-thread: the HTTP thread never reads the worker's structures.
+counters, aborts, rebalances) is read from the worker's published snapshot at most once per
+``refresh_interval`` (1 s); lag and records written come from librdkafka's statistics
+(``statistics.interval.ms``, 1 s), which the clients deliver inside their poll calls. All
+of it runs on the worker's own thread: the HTTP thread never reads the worker's structures.
 
 Metrics (each worker process has its own registry and endpoint; Prometheus adds ``job`` and
 ``instance``):
@@ -66,14 +66,13 @@ from prometheus_client import (
 )
 
 from streamer.errors import ConfigError
+from streamer.kafka.types import TP
+from streamer.runtime.metrics import WorkerInfo, WorkerSnapshot
 
 if TYPE_CHECKING:
-    from streamer.kafka.runtime_clients import Message
-    from streamer.runtime.worker import Worker
+    from streamer.kafka.types import Message
 
 log = logging.getLogger(__name__)
-
-TP = tuple[str, int]
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -173,7 +172,7 @@ class PrometheusMetrics:
             registry=r,
         )
         ProcessCollector(registry=r)
-        self._worker: Worker | None = None
+        self._assigned: frozenset[TP] = frozenset()
         self._next_refresh = 0.0
         self._consumed: dict[TP, Any] = {}
         self._seen: dict[Any, int] = {}
@@ -182,12 +181,8 @@ class PrometheusMetrics:
 
     # --- WorkerMetrics ------------------------------------------------------------------
 
-    def started(self, worker: Worker) -> None:
-        self._worker = worker
-        config = worker.config
-        self.info.info(
-            {"app_id": config.app_id, "slot": config.slot, "guarantee": config.guarantee.value}
-        )
+    def started(self, info: WorkerInfo) -> None:
+        self.info.info({"app_id": info.app_id, "slot": info.slot, "guarantee": info.guarantee})
         self.tasks.labels("running").set(0)
         self.tasks.labels("restoring").set(0)
         self._next_refresh = 0.0
@@ -216,14 +211,15 @@ class PrometheusMetrics:
         self.commit_duration.observe(seconds)
         self.commits.inc()
 
-    def tick(self) -> None:
+    def tick(self, snapshot: WorkerSnapshot) -> None:
+        self._assigned = snapshot.assigned
         now = time.monotonic()
-        if now < self._next_refresh or self._worker is None:
+        if now < self._next_refresh:
             return
         self._next_refresh = now + self.refresh_interval
-        self.refresh()
+        self.refresh(snapshot)
 
-    # --- state read from the worker -----------------------------------------------------
+    # --- state read from the worker's snapshot --------------------------------------------
 
     def _advance(self, key: Any, total: int, inc: Callable[[float], None]) -> None:
         """Add what ``total`` (a monotonic count kept elsewhere) grew by since last time."""
@@ -232,58 +228,45 @@ class PrometheusMetrics:
             inc(delta)
             self._seen[key] = total
 
-    def refresh(self) -> None:
-        """Read lag, restore progress, store sizes and counters from the worker now."""
-        worker = self._worker
-        if worker is None:
-            return
-        self._advance("aborts", worker.aborts, self.aborts.inc)
-        self._advance("rebalances", worker.rebalances, self.rebalances.inc)
-        restorer = worker.restorer
-        self._advance("restored", restorer.total_restored, self.restored.inc)
-        self.restore_remaining.set(restorer.progress().remaining)
-        slots = list(worker.slots.values())
-        restoring = sum(1 for slot in slots if slot.restoring)
-        self.tasks.labels("running").set(len(slots) - restoring)
+    def refresh(self, snapshot: WorkerSnapshot) -> None:
+        """Set restore progress, task states, store sizes and counters from ``snapshot``."""
+        self._advance("aborts", snapshot.aborts, self.aborts.inc)
+        self._advance("rebalances", snapshot.rebalances, self.rebalances.inc)
+        self._advance("restored", snapshot.restored, self.restored.inc)
+        self.restore_remaining.set(snapshot.restore_remaining)
+        restoring = sum(1 for task in snapshot.tasks if task.restoring)
+        self.tasks.labels("running").set(len(snapshot.tasks) - restoring)
         self.tasks.labels("restoring").set(restoring)
         sizes: set[tuple[str, str]] = set()
-        for slot in slots:
-            for name, cache in slot.task.caches.items():
-                try:
-                    size = cache.approximate_size()
-                except Exception:  # a store being closed: skip it this time
-                    continue
-                labels = (str(slot.id), name)
+        for task in snapshot.tasks:
+            for name, size in task.store_sizes.items():
+                labels = (task.id, name)
                 sizes.add(labels)
                 self.store_size.labels(*labels).set(size)
         for labels in self._size_labels - sizes:
             self.store_size.remove(*labels)
         self._size_labels = sizes
-        for task_id, counters in list(worker.task_counters.items()):
-            task = str(task_id)
-            for event, total in list(counters.values.items()):
+        for task_id, counters in snapshot.task_counters.items():
+            for event, total in counters.items():
                 if event == SKIPPED:
-                    inc = self.skipped.labels(task).inc
+                    inc = self.skipped.labels(task_id).inc
                 elif event == DEAD_LETTERED:
-                    inc = self.dead_lettered.labels(task).inc
+                    inc = self.dead_lettered.labels(task_id).inc
                 else:
-                    inc = self.events.labels(task, event).inc
-                self._advance(("task", task, event), total, inc)
+                    inc = self.events.labels(task_id, event).inc
+                self._advance(("task", task_id, event), total, inc)
 
     # --- librdkafka statistics (delivered inside the clients' poll calls) ---------------
 
     def _on_consumer_stats(self, text: str) -> None:
         """Lag of each assigned partition: last stable offset minus the position (the
         offset after the last record handed to the worker, else the committed offset)."""
-        worker = self._worker
-        if worker is None:
-            return
         try:
             topics = json.loads(text).get("topics", {})
         except ValueError:
             log.debug("unreadable consumer statistics", exc_info=True)
             return
-        assigned = worker.tp_task
+        assigned = self._assigned
         labels: set[TP] = set()
         for topic, data in topics.items():
             for key, p in data.get("partitions", {}).items():

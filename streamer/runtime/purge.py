@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from streamer.kafka.runtime_clients import TP
+from streamer.kafka.types import TP
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from streamer.kafka.runtime_clients import TP, RestoreConsumer
+from streamer.kafka.types import TP
+from streamer.runtime.clients import RestoreConsumerClient
 from streamer.state import BytesStore
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ class RestoreProgress:
 class StateRestorer:
     """Replays changelog partitions into stores; see the module docstring."""
 
-    def __init__(self, consumer: RestoreConsumer, *, batch: int, log_every: float = 5.0) -> None:
-        self.consumer = consumer
+    def __init__(
+        self, consumer: RestoreConsumerClient, *, batch: int, log_every: float = 5.0
+    ) -> None:
+        self._consumer = consumer
         self.batch = batch
         self.log_every = log_every
         self._active: dict[TP, _Restoration] = {}
@@ -61,12 +64,12 @@ class StateRestorer:
         return bool(self._active)
 
     def end_offsets(self, partitions: list[TP]) -> dict[TP, int]:
-        return self.consumer.end_offsets(partitions)
+        return self._consumer.end_offsets(partitions)
 
     def add(self, task: str, changelog: TP, store: BytesStore, start: int | None, end: int) -> None:
         """Restore ``changelog`` into ``store`` from ``start`` (None: beginning) to ``end``."""
         self._active[changelog] = _Restoration(task, store, start, end, position=start or 0)
-        self.consumer.add(changelog, start)
+        self._consumer.add(changelog, start)
         log.info(
             "task %s: restoring %s from %s from offset %s to %d",
             task,
@@ -84,7 +87,7 @@ class StateRestorer:
             log.info("task %s: restore stopped, the task moved away", task)
         for tp in gone:
             del self._active[tp]
-        self.consumer.remove(gone)
+        self._consumer.remove(gone)
 
     def pending_tasks(self) -> set[str]:
         return {r.task for r in self._active.values()}
@@ -94,7 +97,7 @@ class StateRestorer:
         restored, with the changelog offset each of its stores now reflects."""
         if not self._active:
             return 0
-        records, at_end = self.consumer.consume(self.batch, timeout)
+        records, at_end = self._consumer.consume(self.batch, timeout)
         batches: dict[TP, list[tuple[bytes, bytes | None]]] = {}
         for message in records:
             tp = (str(message.topic()), int(message.partition() or 0))
@@ -112,7 +115,7 @@ class StateRestorer:
         done_tasks: dict[str, dict[str, int]] = {}
         for tp in finished:
             restoration = self._active.pop(tp)
-            self.consumer.remove([tp])
+            self._consumer.remove([tp])
             log.info(
                 "task %s: restored %s: %d records",
                 restoration.task,
@@ -136,6 +139,11 @@ class StateRestorer:
                 progress.remaining,
             )
         return len(records)
+
+    def close(self) -> None:
+        """Stop every restoration and close the consumer."""
+        self._active.clear()
+        self._consumer.close()
 
     def progress(self) -> RestoreProgress:
         progress = RestoreProgress()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import StateError
-from streamer.kafka.runtime_clients import TP
+from streamer.kafka.types import TP
 from streamer.runtime.task import Task, TaskId
 from streamer.state import open_store
 

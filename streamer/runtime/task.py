@@ -320,6 +320,31 @@ class Task:
         """Drop this interval's store writes (the output was aborted)."""
         return sum(cache.discard() for cache in self.caches.values())
 
+    def dirty_count(self) -> int:
+        """Keys written since the last commit, over all of this task's stores."""
+        return sum(cache.dirty_count for cache in self.caches.values())
+
+    def restore_targets(self) -> dict[str, BytesStore]:
+        """Per store name, the bytes store a changelog restore writes into. Restored rows
+        bypass the write cache: they are committed already, and the task processes nothing
+        until its restore is done, so the cache is empty meanwhile."""
+        return {name: cache.inner for name, cache in self.caches.items()}
+
+    def flush_stores(self) -> None:
+        """Make what the stores hold durable on disk (before a checkpoint claims it)."""
+        for cache in self.caches.values():
+            cache.flush()
+
+    def store_sizes(self) -> dict[str, int]:
+        """Estimated bytes per store; a store that cannot say (closing) is left out."""
+        sizes: dict[str, int] = {}
+        for name, cache in self.caches.items():
+            try:
+                sizes[name] = cache.approximate_size()
+            except StateError:
+                continue
+        return sizes
+
     def close(self) -> None:
         """Close processors and stores; uncommitted writes are dropped. Idempotent."""
         for context in getattr(self, "_contexts", []):

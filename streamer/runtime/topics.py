@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from streamer.errors import ConfigError
-from streamer.kafka.admin import KafkaAdmin, TopicSpec
+from streamer.kafka.admin import TopicSpec
+from streamer.runtime.clients import AdminClient
 from streamer.runtime.config import AppConfig
 from streamer.topology.graph import Topology
 
@@ -33,7 +34,7 @@ class TopicLayout:
         return sorted({ref.resolve(prefix) for ref in topology.source_topics()})
 
 
-def prepare_topics(topology: Topology, config: AppConfig, admin: KafkaAdmin) -> TopicLayout:
+def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) -> TopicLayout:
     """Check that user topics exist, then create repartition, changelog and DLQ topics.
 
     Repartition topics get the largest partition count of the user source topics; each
@@ -132,7 +133,7 @@ def _internal_topic_specs(
 
 
 def _check_internal_topics(
-    admin: KafkaAdmin, repartition: dict[str, int], changelogs: dict[str, int]
+    admin: AdminClient, repartition: dict[str, int], changelogs: dict[str, int]
 ) -> None:
     """Fail if an internal topic that already existed has another partition count; warn if a
     repartition topic has time retention."""

@@ -33,7 +33,7 @@ from streamer.errors import ConfigError
 from streamer.processors.api import Headers
 
 if TYPE_CHECKING:
-    from streamer.kafka.runtime_clients import Message
+    from streamer.kafka.types import Message
     from streamer.runtime.task import RecordSink
 
 TRACER_NAME = "streamer"

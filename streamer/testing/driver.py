@@ -22,9 +22,10 @@ from streamer.errors import StreamerError
 from streamer.partitioner import partition_for_key
 from streamer.processors.api import Headers
 from streamer.runtime.config import ErrorPolicy
+from streamer.runtime.global_tables import GlobalStores
 from streamer.runtime.task import Task
 from streamer.serde import Serde
-from streamer.state import Backend, BytesStore, KeyValueStore, open_store
+from streamer.state import Backend, BytesStore, open_store
 from streamer.topology.graph import Topology
 from streamer.topology.nodes import SinkNode, SourceNode
 
@@ -122,14 +123,7 @@ class TopologyTestDriver:
             if isinstance(node, SinkNode):
                 resolved = node.topic.resolve(app_id)
                 self._sink_serdes.setdefault(resolved, (node.key_serde, node.value_serde))
-        self._global_stores: dict[str, KeyValueStore[Any, Any]] = {}
-        self._global_by_topic: dict[str, list[KeyValueStore[Any, Any]]] = {}
-        for table in topology.global_tables:
-            store: KeyValueStore[Any, Any] = KeyValueStore(
-                self._open(f"global/{table.name}", table.name), table.key_serde, table.value_serde
-            )
-            self._global_stores[table.name] = store
-            self._global_by_topic.setdefault(table.topic, []).append(store)
+        self._globals = GlobalStores(topology, lambda name: self._open(f"global/{name}", name))
         topology.validate_partitions(
             {t: self.partition_count(t) for t in self._all_source_topics()}, app_id
         )
@@ -200,12 +194,7 @@ class TopologyTestDriver:
         touched: dict[tuple[int, int], Task] = {}
         while self._pending:
             raw = self._pending.popleft()
-            for store in self._global_by_topic.get(raw.topic, []):
-                if raw.key is not None:
-                    if raw.value is None:
-                        store.store.delete(raw.key)
-                    else:
-                        store.store.put(raw.key, raw.value)
+            self._globals.apply(raw.topic, raw.key, raw.value)
             sub = self.topology.subtopology_for(raw.topic, self.app_id)
             if sub is None:
                 continue
@@ -246,7 +235,7 @@ class TopologyTestDriver:
                 open_store=lambda name: self._open(f"{task_dir}/{name}", name),
                 sink=self._sink,
                 clock=self.clock,
-                global_stores=self._global_stores,
+                global_stores=self._globals.views,
                 error_policy=self.error_policy,
             )
             self._tasks[key] = task
@@ -258,7 +247,7 @@ class TopologyTestDriver:
 
     def _deliver(self, raw: _Raw) -> None:
         self._outputs.setdefault(raw.topic, []).append(raw)
-        if raw.topic in self._all_source_topics() or raw.topic in self._global_by_topic:
+        if raw.topic in self._all_source_topics() or raw.topic in self._globals.topics:
             self._pending.append(raw)
 
     # --- time ------------------------------------------------------------------------------
@@ -314,8 +303,8 @@ class TopologyTestDriver:
 
     def store(self, name: str, *, partition: int = 0) -> Any:
         """The typed store ``name`` of the task owning ``partition`` (created if needed)."""
-        if name in self._global_stores:
-            return self._global_stores[name]
+        if name in self._globals.views:
+            return self._globals.views[name]
         for sub in self.topology.subtopologies:
             if name in sub.stores:
                 return self._task(sub.id, partition).stores[name]
@@ -334,8 +323,7 @@ class TopologyTestDriver:
         for task in self._tasks.values():
             task.close()
         self._tasks.clear()
-        for store in self._global_stores.values():
-            store.store.close()
+        self._globals.close()
 
     def __enter__(self) -> TopologyTestDriver:
         return self

@@ -199,7 +199,7 @@ def test_a_rebalance_during_restore_hands_the_store_over_cleanly(
     topology = apps.running_count()
     with worker_thread(topology, config) as first:
         deadline = time.monotonic() + 30
-        while getattr(first, "restorer", None) is None or not first.restorer.active:
+        while not first.snapshot.restoring:
             assert time.monotonic() < deadline, "the first worker never started restoring"
             time.sleep(0.01)
         with worker_thread(
@@ -209,8 +209,10 @@ def test_a_rebalance_during_restore_hands_the_store_over_cleanly(
             while not (first.ready and second.ready):
                 assert time.monotonic() < deadline, "restore did not finish after the rebalance"
                 time.sleep(0.05)
-            assert first.restorer.cancelled >= 1, "the rebalance did not interrupt the restore"
-            assert second.restorer.total_restored > 0
+            assert first.snapshot.restores_cancelled >= 1, (
+                "the rebalance did not interrupt the restore"
+            )
+            assert second.snapshot.restored > 0
     stores: dict[str, int] = {}
     for task_dir in (tmp_path / "state" / config.app_id).glob("0_*"):
         db = RocksDBStore(task_dir / "running-count", "running-count")

@@ -71,7 +71,7 @@ def test_state_is_rebuilt_from_the_changelog_and_a_checkpoint_limits_restore_to_
         while not worker.ready:
             assert time.monotonic() < deadline, "restore did not finish"
             time.sleep(0.05)
-        full_restore = worker.restorer.total_restored
+        full_restore = worker.snapshot.restored
     assert full_restore >= len(reference), "the changelog was not replayed"
     assert _store_contents(first_dir, config.app_id, "running-count") == reference
 
@@ -92,7 +92,7 @@ def test_state_is_rebuilt_from_the_changelog_and_a_checkpoint_limits_restore_to_
         while not worker.ready:
             assert time.monotonic() < deadline, "restore did not finish"
             time.sleep(0.05)
-        tail_restore = worker.restorer.total_restored
+        tail_restore = worker.snapshot.restored
     assert 0 < tail_restore == len(tail) < len(changelog)
     assert _store_contents(first_dir, config.app_id, "running-count") == {
         f"k{k}": 70 for k in range(50)
@@ -252,7 +252,7 @@ def test_poison_records_follow_the_error_policy(
         return
     with worker_thread(topology, config) as worker:
         wait_for_count(bootstrap, sink, 10, timeout=60)
-        assert worker.records_in == 12
+    assert worker.snapshot.records_in == 12  # the snapshot published when it stopped
     outputs = [decode(v)["n"] for _p, _o, _k, v in read_to_end(bootstrap, sink)]
     assert sorted(outputs) == list(range(10))
     assert _committed(bootstrap, config.app_id, source) == 12
@@ -314,7 +314,7 @@ def test_stream_time_survives_a_restart_so_closed_windows_stay_closed(
     with worker_thread(topology, config) as worker:
         wait_for_count(bootstrap, sink, 2, timeout=60)
         deadline = time.monotonic() + 30
-        while sum(c.values.get("late-records", 0) for c in worker.task_counters.values()) < 1:
+        while worker.snapshot.counter("late-records") < 1:
             assert time.monotonic() < deadline, "the late record was not counted"
             time.sleep(0.05)
     windows = [

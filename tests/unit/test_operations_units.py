@@ -23,10 +23,8 @@ from streamer.kafka.groups import GroupMember
 from streamer.ops.apps import discover_topics, topics_from_topology
 from streamer.ops.lag import LagReport, PartitionLag
 from streamer.ops.replay import parse_start
-from streamer.processors.api import TaskCounters
-from streamer.runtime.metrics import NoopMetrics
+from streamer.runtime.metrics import NoopMetrics, TaskSnapshot, WorkerInfo, WorkerSnapshot
 from streamer.runtime.prometheus import PrometheusMetrics
-from streamer.runtime.task import TaskId
 from streamer.runtime.tracing import (
     Tracing,
     extract_context,
@@ -158,28 +156,20 @@ class _Message:
         return None
 
 
-class _Restorer:
-    total_restored = 0
-
-    def progress(self) -> Any:
-        from streamer.runtime.restore import RestoreProgress
-
-        return RestoreProgress(restored=0, remaining=25)
+_INFO = WorkerInfo("shop", "0", "exactly-once")
 
 
-class _Worker:
-    """Just what PrometheusMetrics reads."""
-
-    def __init__(self) -> None:
-        from streamer.runtime.config import AppConfig
-
-        self.config = AppConfig("shop", "127.0.0.1:9092")
-        self.aborts = 2
-        self.rebalances = 3
-        self.restorer = _Restorer()
-        self.slots: dict[Any, Any] = {}
-        self.tp_task = {("orders", 0): TaskId(0, 0)}
-        self.task_counters = {TaskId(0, 0): TaskCounters({"records-skipped": 4, "late": 1})}
+def _snapshot(*, aborts: int, skipped: int, assigned: bool = True) -> WorkerSnapshot:
+    """What PrometheusMetrics reads: a published worker snapshot."""
+    tasks = (TaskSnapshot("0_0", restoring=False, inputs=(("orders", 0),)),) if assigned else ()
+    return WorkerSnapshot(
+        _INFO,
+        aborts=aborts,
+        rebalances=3,
+        restore_remaining=25,
+        tasks=tasks,
+        task_counters={"0_0": {"records-skipped": skipped, "late": 1}},
+    )
 
 
 def _samples(metrics: PrometheusMetrics) -> dict[str, float]:
@@ -195,14 +185,13 @@ def test_prometheus_metrics_count_batches_commits_and_worker_state() -> None:
     import time
 
     metrics = PrometheusMetrics(refresh_interval=0.0)
-    worker: Any = _Worker()
-    metrics.started(worker)
+    metrics.started(_INFO)
     now = int(time.time() * 1000)
     batch = [_Message("orders", 0, n, now - 2000) for n in range(3)]
     batch += [_Message("orders", 1, 0, now - 500)]
     metrics.batch(batch, 0.004)
     metrics.commit(0.02)
-    metrics.tick()
+    metrics.tick(_snapshot(aborts=2, skipped=4))
     consumer_stats = metrics.client_config("consumer")["stats_cb"]
     consumer_stats(
         json.dumps(
@@ -242,14 +231,12 @@ def test_prometheus_metrics_count_batches_commits_and_worker_state() -> None:
     assert s['streamer_records_produced_total{partition="0",topic="counts"}'] == 17
     assert s['streamer_worker_info{app_id="shop",guarantee="exactly-once",slot="0"}'] == 1
     # Counters follow the worker's totals without counting twice.
-    worker.aborts = 3
-    worker.task_counters[TaskId(0, 0)].add("records-skipped")
-    metrics.tick()
+    metrics.tick(_snapshot(aborts=3, skipped=5))
     s = _samples(metrics)
     assert s["streamer_transaction_aborts_total"] == 3
     assert s['streamer_records_skipped_total{task="0_0"}'] == 5
     # A partition no longer assigned loses its lag series.
-    worker.tp_task = {}
+    metrics.tick(_snapshot(aborts=3, skipped=5, assigned=False))
     consumer_stats(json.dumps({"topics": {}}))
     assert not any(k.startswith("streamer_consumer_lag_records{") for k in _samples(metrics))
 
