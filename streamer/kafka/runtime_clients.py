@@ -1,5 +1,6 @@
-"""The worker's Kafka clients: a batching group consumer, a restore consumer and a
-(transactional) producer. The only place the runtime touches confluent-kafka.
+"""The worker's Kafka clients: a restore consumer, a (transactional) producer, and the error
+type and conversions they share with :mod:`streamer.kafka.group_consumer`. With that module,
+the only place the runtime touches confluent-kafka.
 
 Partitions are plain ``(topic, partition)`` tuples outside this module. Messages are handed
 over as :class:`Message` objects that expose only what the runtime reads.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from confluent_kafka import (
@@ -39,7 +40,8 @@ class KafkaRuntimeError(StreamerError):
         self.retriable = retriable
 
 
-def _wrap(exc: KafkaException, what: str) -> KafkaRuntimeError:
+def wrap_error(exc: KafkaException, what: str) -> KafkaRuntimeError:
+    """A confluent-kafka exception as our error, classified and saying what failed."""
     error = exc.args[0] if exc.args else None
     if isinstance(error, KafkaError):
         return KafkaRuntimeError(
@@ -51,7 +53,9 @@ def _wrap(exc: KafkaException, what: str) -> KafkaRuntimeError:
     return KafkaRuntimeError(f"{what} failed: {exc}")
 
 
-def _offsets(offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None) -> list[TopicPartition]:
+def offsets_with_metadata(
+    offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None
+) -> list[TopicPartition]:
     meta = metadata or {}
     return [TopicPartition(t, p, o, metadata=meta.get((t, p))) for (t, p), o in offsets.items()]
 
@@ -71,149 +75,9 @@ def _leader_pending(exc: KafkaException) -> bool:
     return isinstance(error, KafkaError) and (error.retriable() or error.code() in _LEADER_PENDING)
 
 
-def _tps(partitions: Iterable[TopicPartition]) -> list[TP]:
+def tps_of(partitions: Iterable[TopicPartition]) -> list[TP]:
+    """``(topic, partition)`` tuples of confluent-kafka's TopicPartition objects."""
     return [(p.topic, p.partition) for p in partitions]
-
-
-class GroupConsumer:
-    """A consumer-group member that hands over batches and reports assignment changes.
-
-    Rebalance callbacks run inside :meth:`consume`, on the caller's thread. ``on_assigned``
-    runs after the partitions are added to the assignment (so they can be paused);
-    ``on_revoked`` runs before they are removed (so work on them can be committed);
-    ``on_lost`` runs when they are already gone.
-    """
-
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        *,
-        on_assigned: Callable[[list[TP]], None],
-        on_revoked: Callable[[list[TP]], None],
-        on_lost: Callable[[list[TP]], None],
-    ) -> None:
-        self._consumer = Consumer(dict(config), logger=logging.getLogger("streamer.librdkafka"))
-        self._on_assigned = on_assigned
-        self._on_revoked = on_revoked
-        self._on_lost = on_lost
-
-    def subscribe(self, topics: Sequence[str]) -> None:
-        def assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            consumer.incremental_assign(partitions)
-            self._on_assigned(_tps(partitions))
-
-        def revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            self._on_revoked(_tps(partitions))
-            consumer.incremental_unassign(partitions)
-
-        def lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            self._on_lost(_tps(partitions))
-            consumer.incremental_unassign(partitions)
-
-        self._consumer.subscribe(list(topics), on_assign=assign, on_revoke=revoke, on_lost=lost)
-
-    def consume(self, max_records: int, timeout: float) -> list[Message]:
-        """Up to ``max_records`` records, waiting at most ``timeout`` seconds; per-partition
-        errors other than EOF raise.
-
-        One batch call with a short timeout. (Measured: a zero-timeout batch followed by a
-        single-message ``poll`` to wait for the first record starved the fetcher under a
-        steady trickle, adding seconds of latency; keep the batch call.)
-        """
-        consumer = self._consumer
-        try:
-            messages = consumer.consume(num_messages=max_records, timeout=timeout)
-        except KafkaException as exc:
-            raise _wrap(exc, "consume") from exc
-        good: list[Message] = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                good.append(cast(Message, message))
-            elif error.code() != KafkaError._PARTITION_EOF:
-                if error.fatal():
-                    msg = f"consumer failed: {error.str()}"
-                    raise KafkaRuntimeError(msg, fatal=True)
-                log.warning("consumer error: %s", error.str())
-        return good
-
-    def pause(self, partitions: Iterable[TP]) -> None:
-        tps = [TopicPartition(t, p) for t, p in partitions]
-        if tps:
-            self._consumer.pause(tps)
-
-    def resume(self, partitions: Iterable[TP]) -> None:
-        tps = [TopicPartition(t, p) for t, p in partitions]
-        if tps:
-            self._consumer.resume(tps)
-
-    def seek(self, partition: TP, offset: int) -> None:
-        self._consumer.seek(TopicPartition(partition[0], partition[1], offset))
-
-    def committed(self, partitions: Iterable[TP], timeout: float = 30.0) -> dict[TP, int]:
-        """Committed offsets; partitions with none are left out."""
-        return {
-            tp: o for tp, (o, _meta) in self.committed_with_metadata(partitions, timeout).items()
-        }
-
-    def committed_with_metadata(
-        self, partitions: Iterable[TP], timeout: float = 30.0
-    ) -> dict[TP, tuple[int, str]]:
-        """Committed offsets with the metadata string committed beside each."""
-        tps = [TopicPartition(t, p) for t, p in partitions]
-        if not tps:
-            return {}
-        try:
-            result = self._consumer.committed(tps, timeout=timeout)
-        except KafkaException as exc:
-            raise _wrap(exc, "fetching committed offsets") from exc
-        return {
-            (tp.topic, tp.partition): (tp.offset, tp.metadata or "")
-            for tp in result
-            if tp.offset >= 0
-        }
-
-    def positions(self, partitions: Iterable[TP]) -> dict[TP, int]:
-        """The next offset the application will see per partition; partitions without a
-        valid position are left out. After the last record of a transaction this is past
-        its commit marker, which ``offset + 1`` of that record is not."""
-        tps = [TopicPartition(t, p) for t, p in partitions]
-        if not tps:
-            return {}
-        try:
-            result = self._consumer.position(tps)
-        except KafkaException as exc:
-            raise _wrap(exc, "fetching positions") from exc
-        return {(tp.topic, tp.partition): tp.offset for tp in result if tp.offset >= 0}
-
-    def log_start_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
-        result: dict[TP, int] = {}
-        for topic, partition in partitions:
-            low, _high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
-            result[(topic, partition)] = low
-        return result
-
-    def commit(self, offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None = None) -> None:
-        """Commit ``offsets`` (next offsets to read) synchronously, each with its metadata."""
-        if not offsets:
-            return
-        tps = _offsets(offsets, metadata)
-        try:
-            self._consumer.commit(offsets=tps, asynchronous=False)
-        except KafkaException as exc:
-            raise _wrap(exc, "offset commit") from exc
-
-    def group_metadata(self) -> Any:
-        return self._consumer.consumer_group_metadata()
-
-    def member_id(self) -> str:
-        return str(self._consumer.memberid() or "")
-
-    def close(self) -> None:
-        """Leave the group (revoke callbacks run first) and close."""
-        self._consumer.close()
 
 
 class RestoreConsumer:
@@ -243,7 +107,7 @@ class RestoreConsumer:
                     )
                     break
                 except KafkaException as exc:
-                    error = _wrap(exc, f"reading the end offset of {topic}[{partition}]")
+                    error = wrap_error(exc, f"reading the end offset of {topic}[{partition}]")
                     if not _leader_pending(exc) or time.monotonic() >= deadline:
                         raise error from exc
                     log.info("%s; asking again", error)
@@ -275,7 +139,7 @@ class RestoreConsumer:
         try:
             messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         except KafkaException as exc:
-            raise _wrap(exc, "restore consume") from exc
+            raise wrap_error(exc, "restore consume") from exc
         records: list[Message] = []
         at_end: set[TP] = set()
         for message in messages:
@@ -322,13 +186,13 @@ class OutputProducer:
         try:
             self._producer.init_transactions(timeout)
         except KafkaException as exc:
-            raise _wrap(exc, "init_transactions") from exc
+            raise wrap_error(exc, "init_transactions") from exc
 
     def begin(self) -> None:
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
-            raise _wrap(exc, "begin_transaction") from exc
+            raise wrap_error(exc, "begin_transaction") from exc
 
     def send(
         self,
@@ -347,7 +211,7 @@ class OutputProducer:
             except BufferError:
                 pass  # retried below, after serving delivery reports
             except KafkaException as exc:
-                raise _wrap(exc, f"produce to {topic}") from exc
+                raise wrap_error(exc, f"produce to {topic}") from exc
         while True:
             try:
                 if partition is None:
@@ -366,7 +230,7 @@ class OutputProducer:
                 # The local queue is full: serve delivery reports, then try again.
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                raise _wrap(exc, f"produce to {topic}") from exc
+                raise wrap_error(exc, f"produce to {topic}") from exc
 
     def poll(self) -> None:
         self._producer.poll(0)
@@ -379,20 +243,20 @@ class OutputProducer:
         timeout: float = 60.0,
     ) -> None:
         """Add consumer ``offsets`` (with their metadata) to the open transaction; commit it."""
-        tps = _offsets(offsets, metadata)
+        tps = offsets_with_metadata(offsets, metadata)
         try:
             if tps:
                 self._producer.send_offsets_to_transaction(tps, group_metadata, timeout)
             self._producer.commit_transaction(timeout)
         except KafkaException as exc:
-            raise _wrap(exc, "commit_transaction") from exc
+            raise wrap_error(exc, "commit_transaction") from exc
         self.check_errors()
 
     def abort(self, timeout: float = 60.0) -> None:
         try:
             self._producer.abort_transaction(timeout)
         except KafkaException as exc:
-            raise _wrap(exc, "abort_transaction") from exc
+            raise wrap_error(exc, "abort_transaction") from exc
         self._errors.clear()
 
     def flush(self, timeout: float = 60.0) -> None:

@@ -144,7 +144,7 @@ class KafkaClientFactory:
         on_revoked: PartitionsCallback,
         on_lost: PartitionsCallback,
     ) -> GroupConsumerClient:
-        from streamer.kafka.runtime_clients import GroupConsumer
+        from streamer.kafka.group_consumer import GroupConsumer
 
         conf = group_consumer_config(self.config, self.group_protocol, self._extras("consumer"))
         return GroupConsumer(conf, on_assigned=on_assigned, on_revoked=on_revoked, on_lost=on_lost)

@@ -95,7 +95,18 @@ class PrometheusMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.refresh_interval = refresh_interval
         self.statistics_interval_ms = statistics_interval_ms
-        r = self.registry
+        self._define_flow_metrics(self.registry)
+        self._define_state_metrics(self.registry)
+        ProcessCollector(registry=self.registry)
+        self._assigned: frozenset[TP] = frozenset()
+        self._next_refresh = 0.0
+        self._consumed: dict[TP, Any] = {}
+        self._seen: dict[Any, int] = {}
+        self._lag_labels: set[TP] = set()
+        self._size_labels: set[tuple[str, str]] = set()
+
+    def _define_flow_metrics(self, r: CollectorRegistry) -> None:
+        """What flows: records in and out, batch and commit times, latency, lag."""
         tp = ["topic", "partition"]
         self.info = Info("streamer_worker", "The worker process", registry=r)
         self.consumed = Counter(
@@ -138,6 +149,9 @@ class PrometheusMetrics:
         self.aborts = Counter(
             "streamer_transaction_aborts", "Aborted transactions (rollbacks)", registry=r
         )
+
+    def _define_state_metrics(self, r: CollectorRegistry) -> None:
+        """What is owned: rebalances, tasks, restore progress, stores and task counters."""
         self.rebalances = Counter(
             "streamer_rebalances", "Partition assignment changes seen", registry=r
         )
@@ -171,13 +185,6 @@ class PrometheusMetrics:
             ["task", "event"],
             registry=r,
         )
-        ProcessCollector(registry=r)
-        self._assigned: frozenset[TP] = frozenset()
-        self._next_refresh = 0.0
-        self._consumed: dict[TP, Any] = {}
-        self._seen: dict[Any, int] = {}
-        self._lag_labels: set[TP] = set()
-        self._size_labels: set[tuple[str, str]] = set()
 
     # --- WorkerMetrics ------------------------------------------------------------------
 
