@@ -47,98 +47,42 @@ impossible travel and blocked merchant patterns label their single transaction.
 
 from __future__ import annotations
 
-import argparse
 import heapq
-import json
 import math
 import random
 import sys
-import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-VELOCITY = "velocity"
-SPEND_BURST = "spend_burst"
-AMOUNT_ANOMALY = "amount_anomaly"
-IMPOSSIBLE_TRAVEL = "impossible_travel"
-BLOCKED_MERCHANT = "blocked_merchant"
-KINDS = (VELOCITY, SPEND_BURST, AMOUNT_ANOMALY, IMPOSSIBLE_TRAVEL, BLOCKED_MERCHANT)
-"""Fraud kinds; the same strings as the fraud topology's reason codes."""
-
-FX_TO_EUR: Mapping[str, float] = {
-    "EUR": 1.0,
-    "USD": 0.92,
-    "GBP": 1.17,
-    "CHF": 1.05,
-    "CAD": 0.68,
-    "JPY": 0.0062,
-    "AUD": 0.61,
-    "SGD": 0.69,
-    "AED": 0.25,
-    "BRL": 0.17,
-}
-"""EUR per unit; the fraud topology's default conversion table."""
-
-# Normal behaviour (see the module docstring for why these values).
-MIN_GAP_MS = 3_000
-EXTRA_GAP_MEAN_MS = (2_000, 10_000)
-MAX_GAP_MS = 60_000
-TYPICAL_EUR = (10.0, 80.0)
-AMOUNT_SPREAD = (0.7, 1.3)
-HOME_RADIUS_KM = 20.0
-TX_RADIUS_KM = 10.0
-LIMIT_MULTIPLE = 60.0
-MERCHANTS_PER_CITY = 40
-BLOCKED_MERCHANTS = 20
-# Thresholds of the fraud topology that pattern labels depend on (its defaults).
-VELOCITY_MAX_TRANSACTIONS = 5
-ANOMALY_MIN_HISTORY = 4
-TRAVEL_MIN_KM = 1_500.0
-
-
-@dataclass(frozen=True, slots=True)
-class City:
-    name: str
-    country: str
-    currency: str
-    lat: float
-    lon: float
-
-
-CITIES: tuple[City, ...] = (
-    City("Paris", "FR", "EUR", 48.8566, 2.3522),
-    City("Berlin", "DE", "EUR", 52.5200, 13.4050),
-    City("Madrid", "ES", "EUR", 40.4168, -3.7038),
-    City("Rome", "IT", "EUR", 41.9028, 12.4964),
-    City("Amsterdam", "NL", "EUR", 52.3676, 4.9041),
-    City("Vienna", "AT", "EUR", 48.2082, 16.3738),
-    City("Lisbon", "PT", "EUR", 38.7223, -9.1393),
-    City("London", "GB", "GBP", 51.5074, -0.1278),
-    City("Manchester", "GB", "GBP", 53.4808, -2.2426),
-    City("Zurich", "CH", "CHF", 47.3769, 8.5417),
-    City("New York", "US", "USD", 40.7128, -74.0060),
-    City("Chicago", "US", "USD", 41.8781, -87.6298),
-    City("San Francisco", "US", "USD", 37.7749, -122.4194),
-    City("Toronto", "CA", "CAD", 43.6532, -79.3832),
-    City("Tokyo", "JP", "JPY", 35.6762, 139.6503),
-    City("Osaka", "JP", "JPY", 34.6937, 135.5023),
-    City("Sydney", "AU", "AUD", -33.8688, 151.2093),
-    City("Singapore", "SG", "SGD", 1.3521, 103.8198),
-    City("Dubai", "AE", "AED", 25.2048, 55.2708),
-    City("Sao Paulo", "BR", "BRL", -23.5505, -46.6333),
+from streamer.demo.world import (
+    AMOUNT_ANOMALY,
+    AMOUNT_SPREAD,
+    ANOMALY_MIN_HISTORY,
+    BLOCKED_MERCHANT,
+    BLOCKED_MERCHANTS,
+    CITIES,
+    EXTRA_GAP_MEAN_MS,
+    HOME_RADIUS_KM,
+    IMPOSSIBLE_TRAVEL,
+    KINDS,
+    LIMIT_MULTIPLE,
+    MAX_GAP_MS,
+    MERCHANTS_PER_CITY,
+    MIN_GAP_MS,
+    SPEND_BURST,
+    TRAVEL_MIN_KM,
+    TX_RADIUS_KM,
+    TYPICAL_EUR,
+    VELOCITY,
+    VELOCITY_MAX_TRANSACTIONS,
+    Card,
+    City,
+    haversine_km,
+    point_near,
+    round_amount,
 )
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _default_rates() -> dict[str, float]:
@@ -177,20 +121,6 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Card:
-    id: str
-    city: City
-    lat: float
-    lon: float
-    typical_eur: float
-    extra_gap_mean_ms: float
-    merchants: tuple[str, ...]
-    limit_eur: float
-    fresh: bool
-    """Reserved for a fresh-card pattern: no normal transactions."""
-
-
-@dataclass(frozen=True, slots=True)
 class LabeledTransaction:
     tx: dict[str, Any]
     kind: str | None
@@ -214,21 +144,6 @@ class _CardState:
     stopped: bool = False
     plan: deque[tuple[str | None, float, str, City]] = field(default_factory=deque)
     """Planned pattern transactions: (label, EUR amount, merchant, city)."""
-
-
-def _point_near(
-    rng: random.Random, lat: float, lon: float, radius_km: float
-) -> tuple[float, float]:
-    r = radius_km * math.sqrt(rng.random())
-    theta = rng.uniform(0, 2 * math.pi)
-    dlat = r * math.cos(theta) / 111.32
-    dlon = r * math.sin(theta) / (111.32 * max(0.1, math.cos(math.radians(lat))))
-    return lat + dlat, lon + dlon
-
-
-def _round_amount(eur: float, currency: str) -> float:
-    local = eur / FX_TO_EUR[currency]
-    return float(round(local)) if currency == "JPY" else round(local, 2)
 
 
 class FraudDataGenerator:
@@ -268,7 +183,7 @@ class FraudDataGenerator:
 
     def _make_card(self, rng: random.Random, index: int, *, fresh: bool) -> Card:
         city = rng.choice(CITIES)
-        lat, lon = _point_near(rng, city.lat, city.lon, HOME_RADIUS_KM)
+        lat, lon = point_near(rng, city.lat, city.lon, HOME_RADIUS_KM)
         typical = math.exp(rng.uniform(math.log(TYPICAL_EUR[0]), math.log(TYPICAL_EUR[1])))
         merchants = tuple(rng.sample(self.merchants[city.name], rng.randint(3, 6)))
         return Card(
@@ -425,13 +340,13 @@ class FraudDataGenerator:
         city: City,
     ) -> dict[str, Any]:
         if city is card.city:
-            lat, lon = _point_near(rng, card.lat, card.lon, TX_RADIUS_KM)
+            lat, lon = point_near(rng, card.lat, card.lon, TX_RADIUS_KM)
         else:
-            lat, lon = _point_near(rng, city.lat, city.lon, TX_RADIUS_KM)
+            lat, lon = point_near(rng, city.lat, city.lon, TX_RADIUS_KM)
         return {
             "id": f"tx-{number:08d}",
             "card": card.id,
-            "amount": _round_amount(eur, city.currency),
+            "amount": round_amount(eur, city.currency),
             "currency": city.currency,
             "merchant": merchant,
             "country": city.country,
@@ -441,98 +356,7 @@ class FraudDataGenerator:
         }
 
 
-# --- ground truth ----------------------------------------------------------------------------
-
-
-def write_ground_truth(path: Path, labeled: Iterable[tuple[str, str | None]]) -> int:
-    """Write ``{"id": ..., "kind": ...}`` lines (kind None for legitimate transactions)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with path.open("w") as out:
-        for tx_id, kind in labeled:
-            out.write(json.dumps({"id": tx_id, "kind": kind}) + "\n")
-            count += 1
-    return count
-
-
-def read_ground_truth(path: Path) -> dict[str, str | None]:
-    truth: dict[str, str | None] = {}
-    with path.open() as lines:
-        for line in lines:
-            if line.strip():
-                row = json.loads(line)
-                truth[row["id"]] = row["kind"]
-    return truth
-
-
-# --- command line -------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m streamer.demo.generator``: produce to a running cluster (e.g. for
-    ``streamer run topologies/fraud.py``), or write the transactions as JSON lines."""
-    parser = argparse.ArgumentParser(prog="python -m streamer.demo.generator", description=__doc__)
-    parser.add_argument("--events", type=int, default=GeneratorConfig.events)
-    parser.add_argument("--rate", type=float, default=GeneratorConfig.rate, help="per second")
-    parser.add_argument("--seed", type=int, default=GeneratorConfig.seed)
-    parser.add_argument("--bootstrap-servers", help="produce here; else print JSON lines")
-    parser.add_argument("--topic", default="transactions")
-    parser.add_argument("--blocked-merchants-topic", default="blocked-merchants")
-    parser.add_argument("--card-limits-topic", default="card-limits")
-    parser.add_argument("--truth", type=Path, help="write the ground truth here")
-    parser.add_argument(
-        "--fast", action="store_true", help="produce as fast as possible, not in real time"
-    )
-    args = parser.parse_args(argv)
-    generator = FraudDataGenerator(
-        GeneratorConfig(seed=args.seed, events=args.events, rate=args.rate)
-    )
-    stats = GenerationStats()
-    start_ms = int(time.time() * 1000) + 1_000
-    labels: list[tuple[str, str | None]] = []
-    records = generator.transactions(start_ms, stats)
-    if args.bootstrap_servers is None:
-        for item in records:
-            labels.append((item.tx["id"], item.kind))
-            sys.stdout.write(json.dumps(item.tx) + "\n")
-    else:
-        from streamer.kafka.clients import produce, produce_paced
-
-        servers = args.bootstrap_servers
-        produce(
-            servers,
-            args.blocked_merchants_topic,
-            (
-                (m.encode(), json.dumps(row).encode())
-                for m, row in generator.blocked_merchants.items()
-            ),
-        )
-        produce(
-            servers,
-            args.card_limits_topic,
-            ((c.encode(), json.dumps(row).encode()) for c, row in generator.card_limits()),
-        )
-
-        def paced() -> Iterator[tuple[int | None, bytes, bytes]]:
-            for item in records:
-                labels.append((item.tx["id"], item.kind))
-                due = None if args.fast else item.tx["ts"]
-                yield due, item.tx["card"].encode(), json.dumps(item.tx).encode()
-
-        def progress(sent: int) -> None:
-            print(f"\rproduced {sent:,}/{args.events:,}", end="", file=sys.stderr, flush=True)
-
-        produce_paced(servers, args.topic, paced(), on_progress=progress)
-        print(file=sys.stderr)
-    if args.truth is not None:
-        write_ground_truth(args.truth, labels)
-    print(
-        f"{stats.transactions:,} transactions; patterns "
-        + ", ".join(f"{k} {stats.instances[k]} ({stats.labeled[k]} tx)" for k in KINDS),
-        file=sys.stderr,
-    )
-    return 0
-
-
 if __name__ == "__main__":
+    from streamer.demo.generator_cli import main
+
     sys.exit(main())

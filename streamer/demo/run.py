@@ -33,14 +33,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import streamer
-from streamer.demo.generator import (
-    KINDS,
-    FraudDataGenerator,
-    GenerationStats,
-    GeneratorConfig,
-    write_ground_truth,
-)
+from streamer.demo.generator import FraudDataGenerator, GenerationStats, GeneratorConfig
+from streamer.demo.ground_truth import write_ground_truth
 from streamer.demo.scoring import Score, percentile, score_alerts
+from streamer.demo.world import KINDS
 from streamer.errors import StreamerError
 from streamer.kafka.admin import KafkaAdmin, KafkaAdminError, TopicSpec
 from streamer.kafka.clients import TopicTail, produce, produce_paced

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamer.demo.generator import KINDS
+from streamer.demo.world import KINDS
 
 
 @dataclass(frozen=True, slots=True)

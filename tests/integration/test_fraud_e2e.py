@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from streamer.demo.generator import KINDS, FraudDataGenerator, GenerationStats, GeneratorConfig
+from streamer.demo.generator import FraudDataGenerator, GenerationStats, GeneratorConfig
 from streamer.demo.scoring import score_alerts
+from streamer.demo.world import KINDS
 from streamer.kafka.admin import KafkaAdmin
 from streamer.kafka.clients import produce
 from streamer.runtime.config import AppConfig

@@ -11,17 +11,16 @@ from typing import Any
 
 import pytest
 
-from streamer.demo import generator as gen
+from streamer.demo import world
 from streamer.demo.generator import (
-    KINDS,
     FraudDataGenerator,
     GenerationStats,
     GeneratorConfig,
     LabeledTransaction,
-    read_ground_truth,
-    write_ground_truth,
 )
+from streamer.demo.ground_truth import read_ground_truth, write_ground_truth
 from streamer.demo.scoring import percentile, score_alerts
+from streamer.demo.world import KINDS
 from streamer.testing import TopologyTestDriver
 from topologies.fraud import FraudConfig, build, haversine_km
 
@@ -74,20 +73,20 @@ def test_patterns_are_injected_at_their_rates(
         if item.kind is not None:
             labeled[item.kind] += 1
     assert dict(labeled) == dict(stats.labeled)
-    for kind in (gen.AMOUNT_ANOMALY, gen.IMPOSSIBLE_TRAVEL, gen.BLOCKED_MERCHANT):
+    for kind in (world.AMOUNT_ANOMALY, world.IMPOSSIBLE_TRAVEL, world.BLOCKED_MERCHANT):
         assert labeled[kind] == stats.instances[kind]
     # bursts label their transactions past the limit: 3-5 for velocity, 1-2 for spend
-    assert 3 * stats.instances[gen.VELOCITY] - 5 <= labeled[gen.VELOCITY]
-    assert labeled[gen.VELOCITY] <= 5 * stats.instances[gen.VELOCITY]
-    assert stats.instances[gen.SPEND_BURST] - 2 <= labeled[gen.SPEND_BURST]
-    assert labeled[gen.SPEND_BURST] <= 2 * stats.instances[gen.SPEND_BURST]
+    assert 3 * stats.instances[world.VELOCITY] - 5 <= labeled[world.VELOCITY]
+    assert labeled[world.VELOCITY] <= 5 * stats.instances[world.VELOCITY]
+    assert stats.instances[world.SPEND_BURST] - 2 <= labeled[world.SPEND_BURST]
+    assert labeled[world.SPEND_BURST] <= 2 * stats.instances[world.SPEND_BURST]
 
 
 def test_pattern_rates_are_configurable() -> None:
-    rates = {gen.VELOCITY: 0.0, gen.SPEND_BURST: 0.0, gen.BLOCKED_MERCHANT: 10.0}
-    rates |= {gen.AMOUNT_ANOMALY: 0.0, gen.IMPOSSIBLE_TRAVEL: 0.0}
+    rates = {world.VELOCITY: 0.0, world.SPEND_BURST: 0.0, world.BLOCKED_MERCHANT: 10.0}
+    rates |= {world.AMOUNT_ANOMALY: 0.0, world.IMPOSSIBLE_TRAVEL: 0.0}
     items, stats = generate(seed=5, events=2_000, pattern_rates=rates)
-    assert dict(stats.instances) == {gen.BLOCKED_MERCHANT: 20}
+    assert dict(stats.instances) == {world.BLOCKED_MERCHANT: 20}
     assert sum(1 for i in items if i.kind is not None) == 20
     with pytest.raises(ValueError, match="unknown pattern kinds"):
         GeneratorConfig(pattern_rates={"phishing": 1.0})
@@ -109,13 +108,13 @@ def test_normal_cards_stay_inside_the_envelope(
             continue
         checked += 1
         for previous, item in itertools.pairwise(history):
-            assert item.tx["ts"] - previous.tx["ts"] >= gen.MIN_GAP_MS
+            assert item.tx["ts"] - previous.tx["ts"] >= world.MIN_GAP_MS
             km = haversine_km(
                 previous.tx["lat"], previous.tx["lon"], item.tx["lat"], item.tx["lon"]
             )
-            assert km <= 2 * gen.TX_RADIUS_KM
+            assert km <= 2 * world.TX_RADIUS_KM
         for item in history:
-            eur = item.tx["amount"] * gen.FX_TO_EUR[item.tx["currency"]]
+            eur = item.tx["amount"] * world.FX_TO_EUR[item.tx["currency"]]
             assert 0.69 * card.typical_eur <= eur <= 1.31 * card.typical_eur
             assert item.tx["merchant"] in card.merchants
             assert item.tx["merchant"] not in generator.blocked_merchants
@@ -125,20 +124,20 @@ def test_normal_cards_stay_inside_the_envelope(
 
 def test_generator_is_built_for_the_topologys_default_thresholds() -> None:
     config = FraudConfig()
-    assert dict(config.fx_to_eur) == dict(gen.FX_TO_EUR)
-    assert config.velocity_max_transactions == gen.VELOCITY_MAX_TRANSACTIONS
-    assert config.anomaly_min_history == gen.ANOMALY_MIN_HISTORY
-    assert gen.TRAVEL_MIN_KM > config.travel_min_distance_km > 2 * gen.TX_RADIUS_KM
+    assert dict(config.fx_to_eur) == dict(world.FX_TO_EUR)
+    assert config.velocity_max_transactions == world.VELOCITY_MAX_TRANSACTIONS
+    assert config.anomaly_min_history == world.ANOMALY_MIN_HISTORY
+    assert world.TRAVEL_MIN_KM > config.travel_min_distance_km > 2 * world.TX_RADIUS_KM
     assert set(KINDS) == {"velocity", "spend_burst", "amount_anomaly"} | {
         "impossible_travel",
         "blocked_merchant",
     }
     # at most ceil(window / min gap) + 1 normal transactions fit in a window
-    in_velocity_window = config.velocity_window_ms // gen.MIN_GAP_MS + 1
+    in_velocity_window = config.velocity_window_ms // world.MIN_GAP_MS + 1
     assert in_velocity_window <= config.velocity_max_transactions
-    in_spend_window = config.spend_window_ms // gen.MIN_GAP_MS + 1
+    in_spend_window = config.spend_window_ms // world.MIN_GAP_MS + 1
     anomaly_max = 20
-    assert in_spend_window * gen.AMOUNT_SPREAD[1] + anomaly_max < gen.LIMIT_MULTIPLE
+    assert in_spend_window * world.AMOUNT_SPREAD[1] + anomaly_max < world.LIMIT_MULTIPLE
 
 
 def test_every_label_is_detected_and_nothing_else_through_the_driver() -> None:
