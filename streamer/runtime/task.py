@@ -38,9 +38,10 @@ from streamer.processors.api import (
 )
 from streamer.processors.stateless import PassThroughProcessor
 from streamer.runtime.config import ErrorPolicy
-from streamer.state import BytesStore, CachingStore, KeyValueStore, SessionStore, WindowStore
+from streamer.runtime.task_context import NodeContext, SinkProcessor, typed_store
+from streamer.state import BytesStore, CachingStore
 from streamer.topology.graph import Topology
-from streamer.topology.nodes import ProcessorNode, SinkNode, SourceNode, StoreKind, SubTopology
+from streamer.topology.nodes import ProcessorNode, SinkNode, SourceNode, SubTopology
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,11 @@ class Task:
                 spec = topology.store(name)
                 cache = CachingStore(open_store(name))
                 self.caches[name] = cache
-                self.stores[name] = _typed_store(spec.kind, cache, spec.key_serde, spec.value_serde)
+                self.stores[name] = typed_store(spec.kind, cache, spec.key_serde, spec.value_serde)
                 if spec.changelog:
                     self.changelog_topics[name] = spec.changelog_topic(app_id)
             self._sources: dict[str, list[_SourceEntry]] = {}
-            self._contexts: list[_NodeContext] = []
+            self._contexts: list[NodeContext] = []
             self._compile(topology, subtopology)
         except BaseException:
             self.close()
@@ -154,7 +155,7 @@ class Task:
                 processor: Processor = PassThroughProcessor()
                 source_nodes.append(node)
             elif isinstance(node, SinkNode):
-                processor = _SinkProcessor(node, node.topic.resolve(self.app_id), self.sink)
+                processor = SinkProcessor(node, node.topic.resolve(self.app_id), self.sink)
             else:
                 processor = node.factory()
             processors[name] = processor
@@ -163,7 +164,7 @@ class Task:
             node = topology.node(name)
             children = {c: processors[c] for c in topology.children(name) if c in processors}
             allowed = frozenset(node.stores) if isinstance(node, ProcessorNode) else frozenset()
-            context = _NodeContext(self, name, children, allowed)
+            context = NodeContext(self, name, children, allowed)
             self._contexts.append(context)
             processors[name].init(context)
         self._processors = processors
@@ -320,6 +321,11 @@ class Task:
         """Drop this interval's store writes (the output was aborted)."""
         return sum(cache.discard() for cache in self.caches.values())
 
+    def find_store(self, name: str) -> Any | None:
+        """The task's own store ``name``, else the global table ``name``, else None."""
+        store = self.stores.get(name)
+        return self._global_stores.get(name) if store is None else store
+
     def dirty_count(self) -> int:
         """Keys written since the last commit, over all of this task's stores."""
         return sum(cache.dirty_count for cache in self.caches.values())
@@ -358,121 +364,3 @@ class Task:
                 cache.close()
             except StateError:
                 log.exception("closing a store of task %s failed", self.id)
-
-
-def _typed_store(kind: StoreKind, store: BytesStore, key_serde: Any, value_serde: Any) -> Any:
-    if kind is StoreKind.KEY_VALUE:
-        return KeyValueStore(store, key_serde, value_serde)
-    if kind is StoreKind.WINDOW:
-        return WindowStore(store, key_serde, value_serde)
-    return SessionStore(store, key_serde, value_serde)
-
-
-class _SinkProcessor(Processor):
-    def __init__(self, node: SinkNode, topic: str, sink: RecordSink) -> None:
-        self.topic = topic
-        self.encode_key = node.key_serde.encode
-        self.encode_value = node.value_serde.encode
-        self.sink = sink
-        self.name = node.name
-
-    def process(self, record: Record) -> None:
-        try:
-            key = None if record.key is None else self.encode_key(record.key)
-            value = None if record.value is None else self.encode_value(record.value)
-        except Exception as exc:
-            # Serdes outside this package may raise anything on a value they cannot encode.
-            reason = str(exc) if isinstance(exc, SerializationError) else repr(exc)
-            msg = f"cannot encode a record for topic {self.topic!r}: {reason}"
-            raise ProcessingError(msg, step=self.name) from exc
-        self.sink.send(self.topic, key, value, timestamp=record.timestamp, headers=record.headers)
-
-
-class _NodeContext:
-    """The :class:`~streamer.processors.api.ProcessorContext` of one step in one task."""
-
-    __slots__ = ("_allowed", "_child_list", "_children", "_task", "step_name")
-
-    def __init__(
-        self,
-        task: Task,
-        step_name: str,
-        children: dict[str, Processor],
-        allowed_stores: frozenset[str],
-    ) -> None:
-        self._task = task
-        self.step_name = step_name
-        self._children = children
-        self._child_list = tuple(children.items())
-        self._allowed = allowed_stores
-
-    @property
-    def task_id(self) -> str:
-        return str(self._task.id)
-
-    @property
-    def partition(self) -> int:
-        return self._task.partition
-
-    @property
-    def child_names(self) -> tuple[str, ...]:
-        return tuple(self._children)
-
-    @property
-    def stream_time(self) -> int:
-        return self._task.stream_time
-
-    @property
-    def wall_clock_time(self) -> int:
-        return self._task.clock.now_ms()
-
-    @property
-    def origin(self) -> RecordOrigin | None:
-        return self._task.origin
-
-    def forward(self, record: Record, to: str | None = None) -> None:
-        if to is None:
-            targets = self._child_list
-        else:
-            child = self._children.get(to)
-            if child is None:
-                msg = f"step {self.step_name!r} has no child step {to!r}"
-                raise ProcessingError(msg, step=self.step_name)
-            targets = ((to, child),)
-        for name, child in targets:
-            try:
-                child.process(record)
-            except StreamerError:
-                raise
-            except Exception as exc:
-                msg = f"step {name!r} raised {type(exc).__name__}: {exc}"
-                raise ProcessingError(msg, step=name) from exc
-
-    def store(self, name: str) -> Any:
-        if name not in self._allowed:
-            msg = f"step {self.step_name!r} did not declare store {name!r}"
-            raise ProcessingError(msg, step=self.step_name)
-        store = self._task.stores.get(name)
-        if store is None:
-            store = self._task._global_stores.get(name)
-        if store is None:
-            msg = f"store {name!r} is not available to task {self._task.id}"
-            raise StateError(msg)
-        return store
-
-    def schedule(self, interval_ms: int, kind: PunctuationType, callback: Punctuator) -> None:
-        step = self.step_name
-
-        def punctuate(now: int) -> None:
-            try:
-                callback(now)
-            except StreamerError:
-                raise
-            except Exception as exc:
-                msg = f"a punctuator of step {step!r} raised {type(exc).__name__}: {exc}"
-                raise ProcessingError(msg, step=step) from exc
-
-        self._task.schedule(interval_ms, kind, punctuate)
-
-    def count(self, metric: str, amount: int = 1) -> None:
-        self._task.counters.add(metric, amount)
