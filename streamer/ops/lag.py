@@ -5,8 +5,9 @@ The end offset is the last stable offset (what a ``read_committed`` consumer can
 partition without a committed offset is read from its start (``auto.offset.reset=earliest``),
 so its lag counts from the log start offset.
 
-On topics written by transactions (repartition topics under exactly-once), a fully caught-up
-partition can show a lag of 1: the commit marker after the last record takes an offset.
+On topics written by transactions (repartition topics under exactly-once), a caught-up
+partition shows a lag of 0: the worker commits the consumer's position, which is past the
+commit marker that follows the last record.
 """
 
 from __future__ import annotations
