@@ -76,8 +76,20 @@ class BytesStore(Protocol):
         """Entries whose key starts with ``prefix``, in ascending key order."""
         ...
 
-    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
-        """Apply all entries atomically, in order; a ``None`` value deletes the key."""
+    def write_batch(
+        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+    ) -> None:
+        """Apply all entries atomically, in order; a ``None`` value deletes the key.
+
+        ``position``, when given, is recorded in the same atomic write: the next changelog
+        offset whose effect the store's contents do not yet include. A crash leaves either
+        the batch with its position or neither.
+        """
+        ...
+
+    def changelog_position(self) -> int | None:
+        """The position recorded by the last :meth:`write_batch` that gave one; ``None`` if
+        none ever did. It survives reopening a persistent store."""
         ...
 
     def approximate_size(self) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
+from streamer.errors import StateError
 from streamer.state.base import (
     BytesStore,
     checked_batch,
@@ -105,11 +106,23 @@ class CachingStore:
         self._check_open()
         self._set(key, None)
 
-    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def write_batch(
+        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+    ) -> None:
+        """Buffer the entries like single writes. A position belongs to committed state, so
+        it is only recorded by :meth:`commit`."""
         self._check_open()
+        if position is not None:
+            msg = f"state store {self.name!r}: a changelog position is recorded by commit()"
+            raise StateError(msg)
         batch = checked_batch(self.name, entries)  # check all first: atomic
         for key, value in batch:
             self._set(key, value)
+
+    def changelog_position(self) -> int | None:
+        """The position of the committed state in the inner store."""
+        self._check_open()
+        return self._inner.changelog_position()
 
     def range(
         self, start: bytes | None, end: bytes | None, *, reverse: bool = False
@@ -152,16 +165,17 @@ class CachingStore:
         self._check_open()
         return [(key, self._dirty[key]) for key in self._dirty_keys]
 
-    def commit(self) -> None:
+    def commit(self, *, position: int | None = None) -> None:
         """Apply every dirty entry to the inner store in ONE ``write_batch``, then clear.
 
-        If the inner write fails, the dirty map is kept and the error propagates, so a retry
-        (or :meth:`discard`) is still possible.
+        ``position``, when given, is recorded in that same batch (see
+        :meth:`BytesStore.write_batch`). If the inner write fails, the dirty map is kept and
+        the error propagates, so a retry (or :meth:`discard`) is still possible.
         """
         self._check_open()
-        if not self._dirty:
+        if not self._dirty and position is None:
             return
-        self._inner.write_batch(self.dirty_entries())
+        self._inner.write_batch(self.dirty_entries(), position=position)
         self._clear()
 
     def discard(self) -> int:

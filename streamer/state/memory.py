@@ -27,6 +27,7 @@ class MemoryStore:
         self._keys: list[bytes] = []
         self._size = 0
         self._open = True
+        self._position: int | None = None
 
     @property
     def name(self) -> str:
@@ -95,7 +96,9 @@ class MemoryStore:
     def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.range(prefix, prefix_upper_bound(prefix))
 
-    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def write_batch(
+        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+    ) -> None:
         self._check_open()
         batch = checked_batch(self._name, entries)  # check all first: atomic
         for key, value in batch:
@@ -103,6 +106,12 @@ class MemoryStore:
                 self._delete(key)
             else:
                 self._put(key, value)
+        if position is not None:
+            self._position = position
+
+    def changelog_position(self) -> int | None:
+        self._check_open()
+        return self._position
 
     def approximate_size(self) -> int:
         self._check_open()

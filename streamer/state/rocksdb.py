@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import shutil
+import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +37,12 @@ WRITE_BUFFER_BYTES = 16 << 20
 MAX_WRITE_BUFFERS = 3
 MEMTABLE_LIMIT_BYTES = 64 << 20
 _write_buffers: WriteBufferManager | None = None
+
+# The store's own metadata (its changelog position) lives in a column family of its own,
+# so no key of the data can collide with it, and is written in the data's write batches.
+_META_FAMILY = "streamer-meta"
+_POSITION_KEY = b"changelog-position"
+_POSITION = struct.Struct(">q")
 
 
 def _options() -> Any:
@@ -80,6 +87,14 @@ class RocksDBStore:
                 msg = f"state store {name!r}: cannot open RocksDB at {self._path}: {text}"
             raise StateError(msg) from exc
         self._open = True
+        self._meta_handle: Any = None
+        try:
+            self._families: list[str] = list(Rdict.list_cf(str(self._path), _options()))
+            self._position = self._read_position()
+        except Exception as exc:
+            self.close()
+            msg = f"state store {name!r}: cannot read its metadata at {self._path}: {exc}"
+            raise StateError(msg) from exc
 
     @property
     def name(self) -> str:
@@ -182,7 +197,9 @@ class RocksDBStore:
     def prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.range(prefix, prefix_upper_bound(prefix))
 
-    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def write_batch(
+        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+    ) -> None:
         self._check_open()
         # Materialise first: if the caller's iterable raises, that error propagates as is and
         # nothing is written.
@@ -194,9 +211,36 @@ class RocksDBStore:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
+            if position is not None:
+                batch.put(_POSITION_KEY, _POSITION.pack(position), self._meta())
             self._db.write(batch)
         except Exception as exc:
             self._fail("write_batch (nothing was written)", exc)
+        if position is not None:
+            self._position = position
+
+    def changelog_position(self) -> int | None:
+        self._check_open()
+        return self._position
+
+    def _meta(self) -> Any:
+        """The handle of the column family that holds the store's own metadata."""
+        if self._meta_handle is None:
+            if _META_FAMILY not in self._families:
+                self._db.create_column_family(_META_FAMILY, _options())
+                self._families.append(_META_FAMILY)
+            self._meta_handle = self._db.get_column_family_handle(_META_FAMILY)
+        return self._meta_handle
+
+    def _read_position(self) -> int | None:
+        if _META_FAMILY not in self._families:
+            return None
+        family = self._db.get_column_family(_META_FAMILY)
+        try:
+            raw = family.get(_POSITION_KEY)
+        finally:
+            del family  # a live column-family view would keep the database open
+        return None if raw is None else int(_POSITION.unpack(raw)[0])
 
     def approximate_size(self) -> int:
         self._check_open()
@@ -220,6 +264,7 @@ class RocksDBStore:
         if not self._open:
             return
         self._open = False
+        self._meta_handle = None
         try:
             self._db.close()
         except Exception as exc:

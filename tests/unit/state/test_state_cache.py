@@ -26,12 +26,14 @@ class SpyStore(MemoryStore):
         self.calls.append("delete")
         super().delete(key)
 
-    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def write_batch(
+        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+    ) -> None:
         self.calls.append("write_batch")
         if self.fail_next_batch:
             self.fail_next_batch = False
             raise StateError("disk full")
-        super().write_batch(entries)
+        super().write_batch(entries, position=position)
 
 
 @pytest.fixture
@@ -179,3 +181,24 @@ def test_name_and_inner(inner: SpyStore) -> None:
     cache = CachingStore(inner)
     assert cache.name == "spy"
     assert cache.inner is inner
+
+
+def test_commit_records_the_position_in_the_same_batch(inner: SpyStore) -> None:
+    cache = CachingStore(inner)
+    cache.put(b"a", b"9")
+    with pytest.raises(StateError, match="recorded by commit"):
+        cache.write_batch([(b"b", b"1")], position=3)
+    cache.commit(position=7)
+    assert inner.calls == ["write_batch"]
+    assert (inner.get(b"a"), cache.changelog_position()) == (b"9", 7)
+    cache.commit(position=8)  # nothing dirty: the position alone is still recorded
+    assert inner.changelog_position() == 8
+
+
+def test_a_failed_commit_records_no_position(inner: SpyStore) -> None:
+    cache = CachingStore(inner)
+    cache.put(b"a", b"9")
+    inner.fail_next_batch = True
+    with pytest.raises(StateError):
+        cache.commit(position=7)
+    assert cache.changelog_position() is None

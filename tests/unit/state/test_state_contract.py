@@ -41,8 +41,10 @@ class CommittingCache(CachingStore):
         super().delete(key)
         self._tick()
 
-    def write_batch(self, entries: Iterable[tuple[bytes, bytes | None]]) -> None:
-        super().write_batch(entries)
+    def write_batch(
+        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+    ) -> None:
+        super().write_batch(entries, position=position)
         self._tick()
 
 
@@ -356,3 +358,45 @@ def _apply(
         current.update(committed)
     for key in {k for k in current} | {k for k in committed}:
         assert cache.get(key) == current.get(key)
+
+
+# --- changelog positions (persistent and memory backends; caches record them on commit) ---
+
+
+@pytest.mark.parametrize("backend", ["memory", "rocksdb"])
+def test_a_position_is_recorded_with_its_batch(backend: str, tmp_path: Path) -> None:
+    s = FACTORIES[backend](tmp_path)
+    assert s.changelog_position() is None
+    s.write_batch([(b"", b"user key that is empty")], position=5)
+    s.write_batch([(b"k", b"v")])  # no position: the recorded one stays
+    assert s.changelog_position() == 5
+    assert dict(s.range(None, None)) == {b"": b"user key that is empty", b"k": b"v"}
+    s.close()
+
+
+def test_a_rocksdb_position_survives_reopening_and_never_shows_as_data(tmp_path: Path) -> None:
+    s = RocksDBStore(tmp_path / "db", "s")
+    s.write_batch([(b"a", b"1")], position=41)
+    s.write_batch([(b"b", None)], position=42)
+    s.close()
+    again = RocksDBStore(tmp_path / "db", "s")
+    assert again.changelog_position() == 42
+    assert list(again.range(None, None)) == [(b"a", b"1")]
+    assert again.approximate_size() >= 0
+    again.close()
+
+
+def test_a_failed_rocksdb_batch_records_no_position(tmp_path: Path) -> None:
+    s = RocksDBStore(tmp_path / "db", "s")
+    s.write_batch([(b"a", b"1")], position=1)
+
+    def broken() -> Iterator[tuple[bytes, bytes | None]]:
+        yield (b"b", b"2")
+        raise RuntimeError("producer of entries failed")
+
+    with pytest.raises(RuntimeError):
+        s.write_batch(broken(), position=2)
+    s.close()
+    again = RocksDBStore(tmp_path / "db", "s")
+    assert (again.changelog_position(), again.get(b"b")) == (1, None)
+    again.close()
