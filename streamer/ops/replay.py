@@ -9,7 +9,10 @@ A replay, done while no worker of the app runs:
 3. deletes its changelog topics and creates them again, empty, with the same partitions,
    replicas and topic settings, so that no task restores the state the old input built;
 4. with a state directory, deletes ``<state_dir>/<app_id>`` there. Local state lives on every
-   host that ran the app: each of them must delete its own before its workers start.
+   host that ran the app: each of them must delete its own before its workers start. The
+   directory is deleted only if it lies strictly under the state directory and holds the
+   marker its workers wrote (see :mod:`streamer.state.markers`); otherwise the replay is
+   refused before anything is changed.
 
 The state the app then builds comes from the input since that time only. Output topics
 are not touched: downstream consumers see the results of the reprocessed input again.
@@ -29,10 +32,10 @@ from streamer.kafka.groups import EARLIEST, LATEST, GroupDescription, TopicSetti
 from streamer.ops.apps import (
     Cluster,
     OperationRefused,
-    remove_state,
     require_no_members,
     state_directory,
 )
+from streamer.ops.local_state import check_local_state, remove_local_state
 from streamer.topology.graph import Topology
 
 
@@ -172,7 +175,10 @@ def plan_replay(
     state_dir: Path | None = None,
 ) -> ReplayPlan:
     """What a replay of ``app_id`` from ``start`` would change; refuses while the group has
-    members."""
+    members, and when ``state_dir`` is given and the app's local state directory is not one
+    streamer may delete."""
+    if state_dir is not None:
+        check_local_state(state_dir, app_id)
     group = cluster.groups.describe_group(app_id)
     require_no_members(group, "replay")
     committed = cluster.groups.committed_offsets(app_id)
@@ -212,14 +218,17 @@ def plan_replay(
 
 def execute_replay(cluster: Cluster, plan: ReplayPlan, *, timeout: float = 60.0) -> None:
     """Carry out ``plan``: offsets first (Kafka refuses them if a member joined since the
-    plan), then the changelogs, then local state."""
+    plan), then the changelogs, then local state. The local state is checked again before
+    anything changes."""
+    if plan.state_path is not None:
+        check_local_state(plan.state_path.parent, plan.app_id)
     require_no_members(cluster.groups.describe_group(plan.app_id), "replay")
     cluster.groups.alter_offsets(
         plan.app_id, {(o.topic, o.partition): o.target for o in plan.offsets}
     )
     recreate_topics(cluster, plan.changelogs, timeout=timeout)
     if plan.state_path is not None:
-        remove_state(plan.state_path.parent, plan.app_id)
+        remove_local_state(plan.state_path.parent, plan.app_id)
 
 
 def wait_until_deleted(cluster: Cluster, names: list[str], *, timeout: float) -> None:

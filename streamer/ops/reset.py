@@ -5,6 +5,10 @@ its internal topics (repartition, changelog and dead-letter topics) and its loca
 directory ``<state_dir>/<app_id>`` on this host. Input and output topics are not touched.
 Other hosts that ran the app keep their own state directories: delete them there (or run
 the reset on each host). The next start reads the input from the beginning.
+
+The local state directory is deleted only if it lies strictly under the state directory and
+holds the marker its workers wrote (see :mod:`streamer.state.markers`); otherwise the reset
+is refused before anything is changed, on the cluster or on disk.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 
 from streamer.kafka.groups import GroupDescription
 from streamer.kafka.types import TP
-from streamer.ops.apps import Cluster, remove_state, require_no_members, state_directory
+from streamer.ops.apps import Cluster, require_no_members, state_directory
+from streamer.ops.local_state import check_local_state, remove_local_state
 from streamer.ops.replay import wait_until_deleted
 from streamer.topology.graph import Topology
 
@@ -85,7 +90,9 @@ def plan_reset(
     state_dir: Path,
     topology: Topology | None = None,
 ) -> ResetPlan:
-    """What a reset of ``app_id`` would remove; refuses while the group has members."""
+    """What a reset of ``app_id`` would remove; refuses while the group has members, and
+    when the local state directory is not one streamer may delete."""
+    state_exists = check_local_state(state_dir, app_id)
     group = cluster.groups.describe_group(app_id)
     require_no_members(group, "reset")
     committed = cluster.groups.committed_offsets(app_id)
@@ -93,16 +100,17 @@ def plan_reset(
     existing = cluster.admin.list_topics()
     topics = tuple(sorted(t for t in app.internal if t in existing))
     path = state_directory(state_dir, app_id)
-    return ResetPlan(app_id, group, committed, topics, path, path.exists(), app.exact)
+    return ResetPlan(app_id, group, committed, topics, path, state_exists, app.exact)
 
 
 def execute_reset(cluster: Cluster, plan: ResetPlan, *, timeout: float = 60.0) -> None:
     """Carry out ``plan``: the group first (Kafka refuses while it has members), then the
-    topics, then local state."""
+    topics, then local state. The local state is checked again before anything changes."""
+    check_local_state(plan.state_path.parent, plan.app_id)
     require_no_members(cluster.groups.describe_group(plan.app_id), "reset")
     if plan.committed or plan.group.exists:
         cluster.groups.delete_group(plan.app_id)
     if plan.topics:
         cluster.admin.delete_topics(plan.topics)
         wait_until_deleted(cluster, list(plan.topics), timeout=timeout)
-    remove_state(plan.state_path.parent, plan.app_id)
+    remove_local_state(plan.state_path.parent, plan.app_id)

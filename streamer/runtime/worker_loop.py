@@ -32,6 +32,7 @@ from streamer.runtime.slots import WallClock, describe_partitions, open_locked
 from streamer.runtime.task import RecordSink, StoreOpener, Task, TaskId
 from streamer.runtime.task_manager import TaskManager
 from streamer.runtime.topics import prepare_topics
+from streamer.state.markers import write_marker
 from streamer.topology.graph import Topology
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class WorkerLoop:
     def start(self) -> None:
         """Prepare topics, load global tables, then join the group."""
         cfg = self._config
+        write_marker(cfg.state_dir, cfg.app_id)
         layout = prepare_topics(self._topology, cfg, self._admin)
         interval = cfg.repartition_purge_interval_ms / 1000
         self._commit.purge_repartitions(
