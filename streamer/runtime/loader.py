@@ -4,13 +4,21 @@
 Without a name, the module's ``topology`` attribute is used if present, else its
 ``build_topology()`` or ``build()`` function. A callable is called with no arguments and
 must return a :class:`~streamer.topology.graph.Topology`.
+
+Every failure is a :class:`~streamer.errors.ConfigError` of one line. An exception raised
+while importing the topology or calling its function reads ``file:line: Kind: message``,
+where ``file:line`` is the innermost frame of the topology's own file (for a
+``SyntaxError``, the place the parser points at, in whichever file it is); the original
+exception stays chained as ``__cause__`` for a verbose traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -20,28 +28,83 @@ from streamer.topology.graph import Topology
 _DEFAULT_NAMES = ("topology", "build_topology", "build")
 
 
+def _shown(filename: str) -> str:
+    """``filename`` relative to the working directory when it lies under it."""
+    path = Path(filename)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return filename
+
+
+def _where(exc: BaseException, source: str | None) -> str | None:
+    """``file:line`` of the innermost frame of ``exc``'s traceback in ``source``; for a
+    SyntaxError, its own file and line. None when neither is known."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{_shown(exc.filename)}:{exc.lineno}"
+    if source is None:
+        return None
+    wanted = os.path.realpath(source)
+    found: str | None = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.lineno is not None and os.path.realpath(frame.filename) == wanted:
+            found = f"{_shown(frame.filename)}:{frame.lineno}"
+    return found
+
+
+def describe_failure(exc: BaseException, source: str | None) -> str:
+    """One line: ``file:line: Kind: message`` (the place left out when unknown)."""
+    kind = type(exc).__name__
+    text = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    what = f"{kind}: {first}" if first else kind
+    where = _where(exc, source)
+    return what if where is None else f"{where}: {what}"
+
+
+def _import_file(target: str) -> ModuleType:
+    path = Path(target).resolve()
+    if not path.is_file():
+        msg = f"topology file {target!r} does not exist"
+        raise ConfigError(msg)
+    name = f"streamer_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        msg = f"cannot import {target!r} as a Python module"
+        raise ConfigError(msg)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise ConfigError(describe_failure(exc, str(path))) from exc
+    return module
+
+
+def _module_file(target: str) -> str | None:
+    """The file of module ``target``, found without running it again; None if unknown."""
+    try:
+        spec = importlib.util.find_spec(target)
+    except Exception:
+        return None
+    return None if spec is None else spec.origin
+
+
 def _import(target: str) -> ModuleType:
     if target.endswith(".py") or "/" in target:
-        path = Path(target).resolve()
-        if not path.is_file():
-            msg = f"topology file {target!r} does not exist"
-            raise ConfigError(msg)
-        name = f"streamer_user_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            msg = f"cannot import {target!r} as a Python module"
-            raise ConfigError(msg)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
-        spec.loader.exec_module(module)
-        return module
+        return _import_file(target)
     try:
         return importlib.import_module(target)
-    except ImportError as exc:
-        msg = f"cannot import topology module {target!r}: {exc}"
-        raise ConfigError(msg) from exc
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (target == exc.name or target.startswith(f"{exc.name}.")):
+            msg = f"cannot import topology module {target!r}: {exc}"
+            raise ConfigError(msg) from exc
+        raise ConfigError(describe_failure(exc, _module_file(target))) from exc
+    except Exception as exc:
+        raise ConfigError(describe_failure(exc, _module_file(target))) from exc
 
 
 def load_topology(spec: str) -> Topology:
@@ -52,7 +115,13 @@ def load_topology(spec: str) -> Topology:
     for name in names:
         if hasattr(module, name):
             value = getattr(module, name)
-            topology = value() if callable(value) and not isinstance(value, Topology) else value
+            if callable(value) and not isinstance(value, Topology):
+                try:
+                    topology = value()
+                except Exception as exc:
+                    raise ConfigError(describe_failure(exc, module.__file__)) from exc
+            else:
+                topology = value
             if not isinstance(topology, Topology):
                 msg = f"{spec}: {name!r} is a {type(topology).__name__}, not a Topology"
                 raise ConfigError(msg)
