@@ -110,7 +110,9 @@ class StateRestorer:
             restoration.restored += 1
             self.total_restored += 1
         for tp, entries in batches.items():
-            self._active[tp].store.write_batch(entries)
+            # The position goes into the same batch: a crash mid-restore resumes from here.
+            restoration = self._active[tp]
+            restoration.store.write_batch(entries, position=restoration.position)
         finished = [tp for tp, r in self._active.items() if r.position >= r.end or tp in at_end]
         done_tasks: dict[str, dict[str, int]] = {}
         for tp in finished:

@@ -312,10 +312,14 @@ class Task:
                 sent += 1
         return sent
 
-    def commit_stores(self) -> None:
-        """Apply this interval's writes to the local stores (after output is committed)."""
-        for cache in self.caches.values():
-            cache.commit()
+    def commit_stores(self, positions: Mapping[str, int] | None = None) -> None:
+        """Apply this interval's writes to the local stores (after output is committed).
+
+        ``positions`` (per store name) are recorded in each store's same write batch: the
+        changelog offset up to which the store's contents then reflect its changelog.
+        """
+        for name, cache in self.caches.items():
+            cache.commit(position=None if positions is None else positions.get(name))
 
     def discard_uncommitted(self) -> int:
         """Drop this interval's store writes (the output was aborted)."""

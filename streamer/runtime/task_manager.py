@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamer.errors import StateError
 from streamer.kafka.types import TP
 from streamer.processors.api import TaskCounters
 from streamer.runtime.metrics import TaskSnapshot
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = ".checkpoint"
 CHECKPOINT_INTERVAL_S = 30.0
 """At-least-once: how often a running task writes its checkpoint (and flushes its stores)."""
+POSITION_INTERVAL_S = 1.0
+"""How often a commit also records each store's changelog position in its write batch (a
+read of the changelogs' end offsets); a crash then restores at most about this much tail."""
 
 TaskFactory = Callable[[TaskId, Callable[[str], BytesStore]], Task]
 """Builds the task of an id over a store opener (the loop binds sink, clock and policy)."""
@@ -205,7 +209,15 @@ class TaskManager:
             slot = self._slots.get(task.id)
             if slot is None or slot.task is not task:
                 continue
-            task.commit_stores()
+            positions = None
+            if task.changelog_topics and now - slot.last_position >= POSITION_INTERVAL_S:
+                # Read before the writes are applied: every changelog record of this commit
+                # is in, and none of the next one yet, so the ends are what the batch reflects.
+                positions = {
+                    name: end for name, (_tp, end) in self._changelog_ends(slot.id).items()
+                }
+                slot.last_position = now
+            task.commit_stores(positions)
             slot.committed_stream_time = task.stream_time
             if not self._exactly_once and now - slot.last_checkpoint >= CHECKPOINT_INTERVAL_S:
                 self._write_checkpoint(slot)
@@ -243,42 +255,102 @@ class TaskManager:
         ends = self._restorer.end_offsets(list(tps.values())) if tps else {}
         return {name: (tp, ends[tp]) for name, tp in tps.items()}
 
-    def _valid_checkpoint(
-        self, task_id: TaskId, path: Path, ends: Mapping[str, tuple[TP, int]]
-    ) -> dict[str, int]:
+    def _end_offsets(self, task_id: TaskId) -> dict[str, int]:
+        return {name: end for name, (_tp, end) in self._changelog_ends(task_id).items()}
+
+    def _load_checkpoint(self, path: Path) -> dict[str, int]:
         checkpoint = Checkpoint.load(path) if path.exists() else {}
         if self._exactly_once and path.exists():
             # Under exactly-once the checkpoint is only valid for the clean close that wrote it.
             path.unlink()
-        if checkpoint and any(checkpoint.get(s, 0) > end for s, (_tp, end) in ends.items()):
-            log.warning(
-                "task %s: checkpoint is past its changelog's end (the changelog was "
-                "recreated, e.g. by streamer replay); rebuilding its state",
-                task_id,
-            )
-            return {}
         return dict(checkpoint)
 
     def _open(self, task_id: TaskId) -> TaskSlot:
         directory = self._app_dir / str(task_id)
         ends = self._changelog_ends(task_id)
-        checkpoint = self._valid_checkpoint(task_id, directory / CHECKPOINT_FILE, ends)
-        if ends and not checkpoint and directory.exists():
-            log.info("task %s: no checkpoint, wiping local state to rebuild it", task_id)
-            for store in ends:
-                if (directory / store).exists():
-                    shutil.rmtree(directory / store)
+        checkpoint = self._load_checkpoint(directory / CHECKPOINT_FILE)
         directory.mkdir(parents=True, exist_ok=True)
-        task = self._build(task_id, directory)
-        slot = TaskSlot(task_id, task, directory, changelog_offsets=checkpoint)
+        task = self._build_or_rebuild(task_id, directory, list(ends))
+        starts, suspect = self._restore_starts(task_id, task, checkpoint, ends)
+        if suspect:
+            task.close()
+            for store in suspect:
+                shutil.rmtree(directory / store, ignore_errors=True)
+            task = self._build(task_id, directory)
+        slot = TaskSlot(task_id, task, directory, changelog_offsets=dict(starts))
         targets = task.restore_targets()
         for name, (tp, end) in ends.items():
-            start = checkpoint.get(name)
+            start = starts.get(name)
             if end == 0 or (start is not None and start >= end):
                 continue
             slot.restoring = True
             self._restorer.add(str(task_id), tp, targets[name], start, end)
         return slot
+
+    def _build_or_rebuild(self, task_id: TaskId, directory: Path, changelogged: list[str]) -> Task:
+        """Open the task's stores; a changelogged store that cannot be opened (other than
+        being locked by another process) is wiped, to be restored in full."""
+        try:
+            return self._build(task_id, directory)
+        except StateError as exc:
+            if "locked" in str(exc) or not changelogged:
+                raise
+            log.warning(
+                "task %s: a store cannot be opened (%s); wiping its changelogged stores to "
+                "restore them in full",
+                task_id,
+                exc,
+            )
+            for store in changelogged:
+                shutil.rmtree(directory / store, ignore_errors=True)
+            return self._build(task_id, directory)
+
+    def _restore_starts(
+        self,
+        task_id: TaskId,
+        task: Task,
+        checkpoint: Mapping[str, int],
+        ends: Mapping[str, tuple[TP, int]],
+    ) -> tuple[dict[str, int], list[str]]:
+        """Per changelogged store, the offset to restore from, and the stores to wipe.
+
+        Each store records the changelog position its contents reflect, in the write batches
+        that change it; a checkpoint file may record another. Both are lower bounds of what
+        the store holds, so the larger one is where its restore starts. A store with neither
+        but with contents is suspect (written by an older version): it is wiped. A store
+        ahead of its changelog's end belongs to a changelog that was deleted, recreated or
+        truncated: it is wiped too, with a warning.
+        """
+        targets = task.restore_targets()
+        starts: dict[str, int] = {}
+        suspect: list[str] = []
+        for name, (tp, end) in ends.items():
+            store = targets[name]
+            known = [p for p in (checkpoint.get(name), store.changelog_position()) if p is not None]
+            if not known:
+                if next(iter(store.range(None, None)), None) is not None:
+                    log.info(
+                        "task %s: store %s has no recorded position; rebuilding it", task_id, name
+                    )
+                    suspect.append(name)
+                continue
+            start = max(known)
+            if start > end:
+                log.warning(
+                    "task %s: store %s is ahead of its changelog %s[%d] (position %d, end %d): "
+                    "the changelog was deleted, recreated or truncated (e.g. by streamer "
+                    "replay or reset); wiping the store and restoring it in full",
+                    task_id,
+                    name,
+                    tp[0],
+                    tp[1],
+                    start,
+                    end,
+                )
+                suspect.append(name)
+                continue
+            starts[name] = start
+        return starts, suspect
 
     def _write_checkpoint(self, slot: TaskSlot) -> None:
         """Record the changelog offsets the committed local state reflects.
@@ -288,9 +360,11 @@ class TaskManager:
         reflect. The stores are flushed to disk first, so a checkpoint never claims more
         than the store holds, even after a power loss.
         """
+        ends = self._end_offsets(slot.id)
+        slot.task.commit_stores(ends)
         slot.task.flush_stores()
         slot.last_checkpoint = time.monotonic()
-        for name, (_tp, end) in self._changelog_ends(slot.id).items():
+        for name, end in ends.items():
             if end > slot.changelog_offsets.get(name, 0):
                 slot.changelog_offsets[name] = end
         if slot.changelog_offsets:
@@ -300,6 +374,5 @@ class TaskManager:
         if slot.restoring:
             self._restorer.cancel_task(str(slot.id))
         if clean and not slot.restoring:
-            slot.task.commit_stores()
             self._write_checkpoint(slot)
         slot.task.close()

@@ -7,7 +7,7 @@ which tests/integration proves on a real broker.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -72,9 +72,9 @@ def kafka(monkeypatch: pytest.MonkeyPatch) -> ScriptedKafka:
     kafka.create("out", 1)
     original = Task.commit_stores
 
-    def commit_stores(self: Task) -> None:
-        kafka.calls.append(("apply_stores", str(self.id)))
-        original(self)
+    def commit_stores(self: Task, positions: Mapping[str, int] | None = None) -> None:
+        kafka.calls.append(("apply_stores", str(self.id), positions))
+        original(self, positions)
 
     monkeypatch.setattr(Task, "commit_stores", commit_stores)
     return kafka
@@ -273,3 +273,75 @@ def test_the_worker_publishes_snapshots_and_stops_cleanly(
     assert snapshot.rebalances == 2, "assigned, then revoked by the close"
     assert kafka.names()[-2:] == ["close_consumer", "close_producer"]
     assert _outputs(kafka) == [("a", 1)]
+
+
+def _crash_after(kafka: ScriptedKafka, config: AppConfig, keys: list[bytes]) -> None:
+    """Process ``keys`` on partition 0, commit twice (the second commit records no position:
+    positions are recorded at most once a second), then stop without closing cleanly."""
+    first = _Run(kafka, config)
+    kafka.assign(IN0)
+    for batch in (keys[:1], keys[1:]):
+        for key in batch:
+            kafka.append("in", 0, key, b"{}")
+        first.steps()
+        first.loop.commit()
+    first.loop.close(clean=False)  # as after SIGKILL: no checkpoint file, stores as written
+
+
+def test_after_a_crash_only_the_changelog_tail_past_the_recorded_position_is_restored(
+    tmp_path: Path, kafka: ScriptedKafka
+) -> None:
+    config = _config(tmp_path)
+    _crash_after(kafka, config, [b"a", b"b", b"c"])
+    assert not list(tmp_path.glob(f"{APP}/*/.checkpoint"))
+    assert len(kafka.records(CHANGELOG)) == 3  # a (first commit), then b and c
+
+    kafka.calls.clear()
+    second = _Run(kafka, config)
+    kafka.assign(IN0)
+    second.steps()
+    assert ("restore_from", (CHANGELOG, 0), 1) in kafka.calls, "only the tail past a's"
+    assert second.loop.snapshot().restored == 2
+    kafka.append("in", 0, b"c", b"{}")
+    second.steps()
+    second.loop.commit()
+    assert _outputs(kafka)[-1] == ("c", 2), "the restored count goes on"
+    second.loop.close(clean=True)
+
+
+def test_a_store_ahead_of_its_changelog_is_wiped_and_restored_in_full(
+    tmp_path: Path, kafka: ScriptedKafka, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config(tmp_path)
+    _crash_after(kafka, config, [b"a", b"b"])
+    kafka.topics[CHANGELOG] = [[] for _ in kafka.topics[CHANGELOG]]  # recreated, empty
+
+    second = _Run(kafka, config)
+    kafka.assign(IN0)
+    second.steps()
+    assert "is ahead of its changelog" in caplog.text
+    kafka.append("in", 0, b"a", b"{}")
+    second.steps()
+    second.loop.commit()
+    assert _outputs(kafka)[-1] == ("a", 1), "the old state is gone"
+    second.loop.close(clean=True)
+
+
+def test_a_store_that_cannot_be_opened_is_wiped_and_restored_in_full(
+    tmp_path: Path, kafka: ScriptedKafka, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config(tmp_path)
+    _crash_after(kafka, config, [b"a", b"a"])
+    (tmp_path / APP / "0_0" / "counts" / "CURRENT").write_text("garbage\n")
+
+    kafka.calls.clear()
+    second = _Run(kafka, config)
+    kafka.assign(IN0)
+    second.steps()
+    assert "cannot be opened" in caplog.text
+    assert ("restore_from", (CHANGELOG, 0), None) in kafka.calls
+    kafka.append("in", 0, b"a", b"{}")
+    second.steps()
+    second.loop.commit()
+    assert _outputs(kafka)[-1] == ("a", 3)
+    second.loop.close(clean=True)
