@@ -12,11 +12,17 @@ Per record, in order:
 3. run the pipeline depth-first from the source; sinks encode and send;
 4. fire stream-time punctuators that are due.
 
-A record that fails in step 1 or 3 follows the task's :class:`ErrorPolicy`. Commit is driven
-from outside, in this order: :meth:`Task.flush_changelog` (each dirty store key is sent once
-to its changelog), then the caller commits its output (a Kafka transaction, or nothing in
-the test driver), then :meth:`Task.commit_stores` applies the writes locally. On an aborted
-transaction, :meth:`Task.discard_uncommitted` drops them instead.
+A record that fails in step 1 or 3 follows the task's :class:`ErrorPolicy`. Its error message,
+warning and dead-letter ``streamer.error`` header name the topic, partition, offset, step and
+error, never the key's or value's bytes or decoded contents (a user function's exception
+message is its own), unless the task was built with ``log_payloads=True``: then they add a
+bounded preview of the raw key and value. The dead-letter record itself always carries the
+raw key and value.
+
+Commit is driven from outside, in this order: :meth:`Task.flush_changelog` (each dirty store
+key is sent once to its changelog), then the caller commits its output (a Kafka transaction,
+or nothing in the test driver), then :meth:`Task.commit_stores` applies the writes locally.
+On an aborted transaction, :meth:`Task.discard_uncommitted` drops them instead.
 """
 
 from __future__ import annotations
@@ -38,7 +44,14 @@ from streamer.processors.api import (
 )
 from streamer.processors.stateless import PassThroughProcessor
 from streamer.runtime.config import ErrorPolicy
-from streamer.runtime.task_context import NodeContext, SinkProcessor, typed_store
+from streamer.runtime.task_context import (
+    NodeContext,
+    SinkProcessor,
+    decode_failure,
+    describe_exception,
+    payload_preview,
+    typed_store,
+)
 from streamer.state import BytesStore, CachingStore
 from streamer.topology.graph import Topology
 from streamer.topology.nodes import ProcessorNode, SinkNode, SourceNode, SubTopology
@@ -111,6 +124,7 @@ class Task:
         clock: Clock,
         global_stores: Mapping[str, Any] | None = None,
         error_policy: ErrorPolicy = ErrorPolicy.FAIL,
+        log_payloads: bool = False,
     ) -> None:
         self.id = TaskId(subtopology.id, partition)
         self.app_id = app_id
@@ -118,6 +132,7 @@ class Task:
         self.sink = sink
         self.clock = clock
         self.error_policy = error_policy
+        self.log_payloads = log_payloads
         self.dlq_topic = f"{app_id}-dlq"
         self.stream_time = -1
         self.counters = TaskCounters()
@@ -211,13 +226,14 @@ class Task:
                         headers,
                     )
                 except SerializationError as exc:
-                    msg = f"cannot decode record at {topic}[{self.partition}]@{offset}: {exc}"
-                    raise SerializationError(msg) from exc
+                    where = f"{topic}[{self.partition}]@{offset}"
+                    raise decode_failure(exc, decode_key, key, where) from exc
                 if extractor is not None:
                     try:
                         record.timestamp = int(extractor(record.key, record.value, timestamp))
                     except Exception as exc:
-                        msg = f"timestamp extractor of {source.name!r} raised {exc!r}"
+                        reason = describe_exception(exc)
+                        msg = f"timestamp extractor of {source.name!r} raised {reason}"
                         raise ProcessingError(msg, step=source.name) from exc
                 event_time = record.timestamp
                 if event_time < 0:
@@ -242,21 +258,30 @@ class Task:
         offset: int,
         headers: Headers,
     ) -> None:
+        """Apply the error policy to a failed record. Messages, warnings and the DLQ's
+        ``streamer.error`` header quote the record only with ``log_payloads``."""
         where = f"{topic}[{self.partition}]@{offset}"
+        step = exc.step if isinstance(exc, ProcessingError) else "deserialize"
+        reason = str(exc)
+        if self.log_payloads:
+            reason = f"{reason}; {payload_preview(key, value)}"
         if self.error_policy is ErrorPolicy.FAIL:
-            if isinstance(exc, ProcessingError) and where not in str(exc):
-                exc.args = (f"{exc} (record at {where})",)
+            if isinstance(exc, ProcessingError) and where not in reason:
+                reason = f"{reason} (record at {where})"
+            exc.args = (reason,)
             raise exc
         if self.error_policy is ErrorPolicy.SKIP:
             self.counters.add("records-skipped")
-            log.warning("task %s skipped the record at %s: %s", self.id, where, exc)
+            log.warning(
+                "task %s skipped the record at %s (step %s): %s", self.id, where, step, reason
+            )
             return
         self.counters.add("records-dead-lettered")
-        log.warning("task %s sent the record at %s to %s: %s", self.id, where, self.dlq_topic, exc)
-        step = exc.step if isinstance(exc, ProcessingError) else "deserialize"
+        sent = "task %s sent the record at %s (step %s) to %s: %s"
+        log.warning(sent, self.id, where, step, self.dlq_topic, reason)
         dlq_headers = [
             *headers,
-            ("streamer.error", str(exc).encode()),
+            ("streamer.error", reason.encode()),
             ("streamer.error.type", type(exc).__name__.encode()),
             ("streamer.error.step", step.encode()),
             ("streamer.source.topic", topic.encode()),

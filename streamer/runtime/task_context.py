@@ -4,10 +4,17 @@
 forwarding to its children (an exception from a child becomes a :class:`ProcessingError`
 naming the step), the stores it declared, punctuation and counters. :class:`SinkProcessor`
 encodes a record and hands it to the task's :class:`~streamer.runtime.task.RecordSink`.
+
+Streamer puts no record contents in error messages: they name the record's position and the
+step, and a user function's exception by its kind and its own message, cut to
+:data:`MESSAGE_CHARS` (that message is the user's text; streamer cannot tell whether it
+quotes the record). Only with the task's ``log_payloads`` on does the task add a bounded
+preview of the raw key and value (:func:`payload_preview`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streamer.errors import ProcessingError, SerializationError, StateError, StreamerError
@@ -17,6 +24,49 @@ from streamer.topology.nodes import SinkNode, StoreKind
 
 if TYPE_CHECKING:
     from streamer.runtime.task import RecordSink, Task
+
+PREVIEW_BYTES = 64
+"""At most this many bytes of a key or value are shown, and only with ``log_payloads``."""
+MESSAGE_CHARS = 200
+"""At most this many characters of a user function's exception message are shown."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Kind: message``, the message cut to :data:`MESSAGE_CHARS` (``Kind`` if empty)."""
+    kind = type(exc).__name__
+    text = str(exc)
+    if not text:
+        return kind
+    if len(text) > MESSAGE_CHARS:
+        text = text[:MESSAGE_CHARS] + "..."
+    return f"{kind}: {text}"
+
+
+def _preview(data: bytes | None) -> str:
+    if data is None:
+        return "null"
+    cut = "..." if len(data) > PREVIEW_BYTES else ""
+    return f"{data[:PREVIEW_BYTES]!r}{cut} ({len(data)} bytes)"
+
+
+def decode_failure(
+    exc: SerializationError, decode_key: Callable[[bytes], Any], key: bytes | None, where: str
+) -> SerializationError:
+    """The error of a record at ``where`` that its source could not decode, naming the key
+    or the value: the key is the culprit if decoding it fails again (serdes are pure)."""
+    part = "value"
+    if key is not None:
+        try:
+            decode_key(key)
+        except SerializationError:
+            part = "key"
+    msg = f"cannot decode record at {where}: {exc} (in its {part})"
+    return SerializationError(msg)
+
+
+def payload_preview(key: bytes | None, value: bytes | None) -> str:
+    """The raw key and value, each cut to :data:`PREVIEW_BYTES`; for ``log_payloads`` only."""
+    return f"key {_preview(key)}, value {_preview(value)}"
 
 
 def typed_store(kind: StoreKind, store: BytesStore, key_serde: Any, value_serde: Any) -> Any:
@@ -41,7 +91,7 @@ class SinkProcessor(Processor):
             value = None if record.value is None else self.encode_value(record.value)
         except Exception as exc:
             # Serdes outside this package may raise anything on a value they cannot encode.
-            reason = str(exc) if isinstance(exc, SerializationError) else repr(exc)
+            reason = str(exc) if isinstance(exc, SerializationError) else describe_exception(exc)
             msg = f"cannot encode a record for topic {self.topic!r}: {reason}"
             raise ProcessingError(msg, step=self.name) from exc
         self.sink.send(self.topic, key, value, timestamp=record.timestamp, headers=record.headers)
@@ -104,7 +154,7 @@ class NodeContext:
             except StreamerError:
                 raise
             except Exception as exc:
-                msg = f"step {name!r} raised {type(exc).__name__}: {exc}"
+                msg = f"step {name!r} raised {describe_exception(exc)}"
                 raise ProcessingError(msg, step=name) from exc
 
     def store(self, name: str) -> Any:
@@ -126,7 +176,7 @@ class NodeContext:
             except StreamerError:
                 raise
             except Exception as exc:
-                msg = f"a punctuator of step {step!r} raised {type(exc).__name__}: {exc}"
+                msg = f"a punctuator of step {step!r} raised {describe_exception(exc)}"
                 raise ProcessingError(msg, step=step) from exc
 
         self._task.schedule(interval_ms, kind, punctuate)

@@ -2,7 +2,9 @@
 
 A :class:`Serde` is chosen per topic and per key or value, and per state store. ``None``
 always maps to ``None`` (a Kafka null / tombstone) and is never passed to a serde.
-Decoding failures raise :class:`streamer.errors.SerializationError`.
+Decoding failures raise :class:`streamer.errors.SerializationError`. Their messages say what
+is wrong and where (a position, a length, a schema), never the bytes or values themselves:
+records may hold personal data, and these messages end up in logs.
 
 What is here (see ``docs/serialization.md``):
 
@@ -53,7 +55,7 @@ class StringSerde:
         try:
             return data.decode()
         except UnicodeDecodeError as exc:
-            msg = f"not valid UTF-8: {exc}"
+            msg = f"not valid UTF-8 ({exc.reason} at byte {exc.start} of {len(data)})"
             raise SerializationError(msg) from exc
 
 

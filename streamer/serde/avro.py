@@ -63,14 +63,32 @@ def _encode_body(schema: AvroSchema, value: Any, out: io.BytesIO) -> None:
 
 
 def _encode_problem(schema: AvroSchema, value: Any, exc: Exception) -> str:
-    detail = str(exc)
+    """Which fields do not fit, with the type found and the type expected; never the values
+    (they may hold personal data, and this message is logged)."""
+    detail = f"the Avro writer raised {type(exc).__name__}"
     try:
         fastavro.validation.validate(value, schema.parsed, raise_errors=True)
     except fastavro.validation.ValidationError as invalid:
-        detail = "; ".join(str(e) for e in invalid.errors) or detail
-    except Exception:  # the validator itself choked: keep the writer's message
+        detail = "; ".join(_misfit(e) for e in invalid.errors) or detail
+    except Exception:  # the validator itself choked: keep the writer's kind of error
         pass
     return f"cannot encode {type(value).__name__} as Avro {schema.name}: {detail}"
+
+
+def _misfit(error: Any) -> str:
+    """One validation error of fastavro, without its datum."""
+    datum = getattr(error, "datum", None)
+    expected = getattr(error, "schema", None)
+    field = getattr(error, "field", None) or "the value"
+    return f"{field} is {type(datum).__name__}, expected {_schema_label(expected)}"
+
+
+def _schema_label(schema: Any) -> str:
+    if isinstance(schema, dict):
+        return str(schema.get("name") or schema.get("type"))
+    if isinstance(schema, list):
+        return " or ".join(_schema_label(s) for s in schema)
+    return str(schema)
 
 
 def _decode_body(
@@ -83,9 +101,10 @@ def _decode_body(
             buffer, writer.parsed, None if reader is None else reader.parsed
         )
     except Exception as exc:
+        # The reader's own message may quote decoded text: only its kind and position.
         msg = (
-            f"corrupt Avro payload ({what}, {len(data)} bytes): "
-            f"{type(exc).__name__}: {exc or 'no detail'}"
+            f"corrupt Avro payload ({what}, {len(data)} bytes): {type(exc).__name__} "
+            f"after byte {buffer.tell()}"
         )
         raise SerializationError(msg) from exc
     left = len(data) - buffer.tell()
@@ -153,7 +172,7 @@ class AvroSerde:
         if len(data) < 10 or data[:2] != SINGLE_OBJECT_MARKER:
             msg = (
                 f"not Avro single-object encoding: expected the marker C3 01 and an 8-byte "
-                f"schema fingerprint, got {data[:10].hex(' ') or 'no bytes'}"
+                f"schema fingerprint, got {len(data)} bytes without them"
             )
             raise SerializationError(msg)
         fingerprint = int.from_bytes(data[2:10], "little")
@@ -300,7 +319,7 @@ class RegistryAvroSerde:
         if data[0] != MAGIC_BYTE:
             msg = (
                 f"wrong magic byte 0x{data[0]:02x}: not the Confluent wire format (magic byte "
-                f"0, 4-byte schema id, Avro body); payload starts {data[:10].hex(' ')}"
+                f"0, 4-byte schema id, Avro body); {len(data)} bytes"
             )
             raise SerializationError(msg)
         schema_id = int.from_bytes(data[1:5], "big")

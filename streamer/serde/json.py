@@ -27,7 +27,8 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def _describe(data: bytes, exc: Exception) -> str:
-    return f"invalid JSON ({exc}); payload starts {data[:40]!r}"
+    """The parser's complaint and where, never the payload: it may hold personal data."""
+    return f"invalid JSON ({exc}); {len(data)} bytes"
 
 
 class JsonSerde:

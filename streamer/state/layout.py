@@ -61,7 +61,10 @@ def read_length_prefixed(data: bytes, offset: int) -> tuple[bytes, int]:
     start = offset + 4
     end = start + length
     if end > len(data):
-        msg = f"state store row {data!r} is truncated: key length {length} overruns it"
+        msg = (
+            f"a state store row of {len(data)} bytes is truncated: key length {length} at "
+            f"byte {offset} overruns it"
+        )
         raise StateError(msg)
     return data[start:end], end
 

@@ -93,6 +93,8 @@ class TopologyTestDriver:
 
     ``partitions`` gives the partition count of topics (default 1 each), so multi-task
     behaviour can be tested; ``state="rocksdb"`` with ``state_dir`` uses real RocksDB stores.
+    ``log_payloads`` adds a bounded preview of a failed record's raw key and value to its
+    error message, warning and dead-letter header, as the worker's option of that name does.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class TopologyTestDriver:
         state_dir: Path | None = None,
         wall_clock_ms: int = 0,
         error_policy: ErrorPolicy | str = ErrorPolicy.FAIL,
+        log_payloads: bool = False,
     ) -> None:
         self.topology = topology
         self.app_id = app_id
@@ -113,6 +116,7 @@ class TopologyTestDriver:
         self.state_dir = state_dir
         self.clock = ManualClock(wall_clock_ms)
         self.error_policy = ErrorPolicy(error_policy)
+        self.log_payloads = log_payloads
         self._sink = _Sink(self)
         self._tasks: dict[tuple[int, int], Task] = {}
         self._outputs: dict[str, list[_Raw]] = {}
@@ -237,6 +241,7 @@ class TopologyTestDriver:
                 clock=self.clock,
                 global_stores=self._globals.views,
                 error_policy=self.error_policy,
+                log_payloads=self.log_payloads,
             )
             self._tasks[key] = task
         return task

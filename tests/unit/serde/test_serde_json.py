@@ -88,7 +88,7 @@ def test_json_writes_non_finite_floats_as_null() -> None:
 def test_invalid_json_is_a_clear_serialization_error(
     serde: JsonSerde | StdlibJsonSerde, payload: bytes
 ) -> None:
-    with pytest.raises(SerializationError, match=r"invalid JSON .*payload starts"):
+    with pytest.raises(SerializationError, match=rf"invalid JSON .*; {len(payload)} bytes$"):
         serde.decode(payload)
 
 
