@@ -205,6 +205,25 @@ class KafkaAdmin:
         earliest = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
         return self._list_offsets(topic, earliest, "start", timeout)
 
+    def log_end_offsets(
+        self, partitions: Iterable[tuple[str, int]], *, timeout: float = 10.0
+    ) -> dict[tuple[str, int], int]:
+        """Per partition: the log end (high watermark), whatever transactions are still open
+        there (read_uncommitted), so it already counts every acknowledged record."""
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        request = {TopicPartition(t, p): latest for t, p in partitions}
+        if not request:
+            return {}
+        futures = self._client.list_offsets(request, request_timeout=timeout)
+        try:
+            return {
+                (tp.topic, tp.partition): f.result(timeout=timeout).offset
+                for tp, f in futures.items()
+            }
+        except Exception as exc:  # futures raise plain exceptions on timeouts
+            msg = f"cannot list the end offsets of {len(request)} partitions: {exc}"
+            raise KafkaAdminError(msg) from exc
+
     def _list_offsets(self, topic: str, spec: Any, what: str, timeout: float) -> dict[int, int]:
         request = {TopicPartition(topic, p): spec for p in self.partitions(topic)}
         futures = self._client.list_offsets(request, request_timeout=timeout)

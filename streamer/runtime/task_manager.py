@@ -78,6 +78,7 @@ class TaskManager:
         restorer: StateRestorer,
         new_task: TaskFactory,
         open_store: StoreOpener,
+        log_end_offsets: Callable[[list[TP]], Mapping[TP, int]],
     ) -> None:
         self._topology = topology
         self._prefix = prefix
@@ -86,6 +87,7 @@ class TaskManager:
         self._restorer = restorer
         self._new_task = new_task
         self._open_store = open_store
+        self._log_end_offsets = log_end_offsets
         self._slots: dict[TaskId, TaskSlot] = {}
         self._slot_of: dict[TP, TaskSlot] = {}
         self.running: dict[TP, Task] = {}
@@ -244,19 +246,28 @@ class TaskManager:
         task.counters = self._counters.setdefault(task_id, task.counters)
         return task
 
-    def _changelog_ends(self, task_id: TaskId) -> dict[str, tuple[TP, int]]:
-        """Per changelogged store of the task: its changelog partition and end offset."""
+    def _changelog_partitions(self, task_id: TaskId) -> dict[str, TP]:
+        """Per changelogged store of the task: its changelog partition."""
         sub = self._topology.subtopologies[task_id.subtopology]
-        tps = {
+        return {
             name: (self._topology.store(name).changelog_topic(self._prefix), task_id.partition)
             for name in sub.stores
             if self._topology.store(name).changelog
         }
+
+    def _changelog_ends(self, task_id: TaskId) -> dict[str, tuple[TP, int]]:
+        """Per changelogged store: its changelog partition and the end a restore reads to
+        (read_committed: the last stable offset)."""
+        tps = self._changelog_partitions(task_id)
         ends = self._restorer.end_offsets(list(tps.values())) if tps else {}
         return {name: (tp, ends[tp]) for name, tp in tps.items()}
 
     def _end_offsets(self, task_id: TaskId) -> dict[str, int]:
-        return {name: end for name, (_tp, end) in self._changelog_ends(task_id).items()}
+        """Per changelogged store, its changelog partition's log end (not the last stable
+        offset, which lags while a transaction's markers are still being written)."""
+        tps = self._changelog_partitions(task_id)
+        ends = self._log_end_offsets(list(tps.values())) if tps else {}
+        return {name: ends[tp] for name, tp in tps.items()}
 
     def _load_checkpoint(self, path: Path) -> dict[str, int]:
         checkpoint = Checkpoint.load(path) if path.exists() else {}

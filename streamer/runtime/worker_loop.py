@@ -92,6 +92,7 @@ class WorkerLoop:
             restorer=self._restorer,
             new_task=self._new_task,
             open_store=open_locked,
+            log_end_offsets=self._admin.log_end_offsets,
         )
         self._commit = CommitProtocol(
             exactly_once=config.exactly_once,

@@ -65,7 +65,8 @@ def test_after_sigkill_a_worker_restores_only_the_tail_past_its_recorded_positio
         wait_for_count(bootstrap, sink, 5000, timeout=90)
         worker.kill()
 
-        assert not list(state.glob(f"{config.app_id}/*/.checkpoint")), "no clean close"
+        if guarantee is Guarantee.EXACTLY_ONCE:  # at-least-once checkpoints every 30 s
+            assert not list(state.glob(f"{config.app_id}/*/.checkpoint")), "no clean close"
         positions = _recorded_positions(state, config.app_id)
         assert set(positions) == {0, 1}
         assert all(p is not None and p > 0 for p in positions.values()), positions

@@ -144,6 +144,9 @@ class ScriptedAdmin:
     def submit_delete_records(self, before: Mapping[TP, int]) -> Mapping[Any, Any]:
         return {}
 
+    def log_end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        return {tp: len(self.kafka.topics[tp[0]][tp[1]]) for tp in partitions}
+
 
 class ScriptedProducer:
     """Transactional when the worker opens transactions; records stay pending until commit."""
