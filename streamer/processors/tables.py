@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streamer.processors.api import Processor, ProcessorContext, Record
+from streamer.processors.drops import NullKeyDrops
 
 
 class TableLookup(Protocol):
@@ -149,7 +150,8 @@ class AggregateProcessor(Processor):
 
     ``initializer()`` gives the first aggregate; ``adder(key, value, aggregate)`` gives the
     next. Forwards ``(key, new aggregate)`` after each update. Records with a None key or
-    value are skipped and counted, as in Kafka Streams.
+    value are skipped and counted, as in Kafka Streams; keyless ones are also reported (see
+    :mod:`streamer.processors.drops`).
     """
 
     def __init__(
@@ -161,6 +163,7 @@ class AggregateProcessor(Processor):
         self.store_name = store
         self.initializer = initializer
         self.adder = adder
+        self.drops = NullKeyDrops()
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
@@ -169,7 +172,7 @@ class AggregateProcessor(Processor):
     def process(self, record: Record) -> None:
         key = record.key
         if key is None or record.value is None:
-            self.context.count("null-key-or-value-skipped")
+            self.drops.skipped(self.context, key_missing=key is None)
             return
         current = self.store.get(key)
         if current is None:
@@ -185,6 +188,7 @@ class ReduceProcessor(Processor):
     def __init__(self, store: str, reducer: Callable[[Any, Any], Any]) -> None:
         self.store_name = store
         self.reducer = reducer
+        self.drops = NullKeyDrops()
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
@@ -193,7 +197,7 @@ class ReduceProcessor(Processor):
     def process(self, record: Record) -> None:
         key = record.key
         if key is None or record.value is None:
-            self.context.count("null-key-or-value-skipped")
+            self.drops.skipped(self.context, key_missing=key is None)
             return
         current = self.store.get(key)
         updated = record.value if current is None else self.reducer(current, record.value)

@@ -4,6 +4,8 @@ Exact semantics are in :mod:`streamer.topology.windows`. Common to all kinds:
 
 * ``observed_time`` is the task's stream time, pushed further by wall-clock idle closing
   (see ``idle_close_ms``); it never goes back.
+* A record without a key or value is skipped and counted; one without a key is also reported
+  (see :mod:`streamer.processors.drops`).
 * A window is updated only while open. A record that reaches no open window is late: it is
   counted as ``late-records`` and, if a late branch is configured, forwarded to it.
 * In ``emit_final`` mode a window's result is forwarded once, when it closes; in update mode
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamer.processors.api import Processor, ProcessorContext, PunctuationType, Record
+from streamer.processors.drops import NullKeyDrops
 from streamer.topology.windows import FixedWindows, SessionWindows, SlidingWindows, Windowed
 
 Initializer = Callable[[], Any]
@@ -41,6 +44,7 @@ class _WindowedBase(Processor):
         self.emit_final = emit_final
         self.late_branch = late_branch
         self.idle_close_ms = idle_close_ms
+        self.drops = NullKeyDrops()
         self.observed_time = NO_TIME
         # Idle clock: the wall time of the last sign of activity (a record reaching this step,
         # or stream time moving through records that other steps of the task consumed).
@@ -125,7 +129,7 @@ class FixedWindowAggregateProcessor(_WindowedBase):
     def process(self, record: Record) -> None:
         key = record.key
         if key is None or record.value is None:
-            self.context.count("null-key-or-value-skipped")
+            self.drops.skipped(self.context, key_missing=key is None)
             return
         observed = self._advance()
         close_time = observed - self.windows.grace
@@ -205,7 +209,7 @@ class SlidingWindowAggregateProcessor(_WindowedBase):
     def process(self, record: Record) -> None:
         key = record.key
         if key is None or record.value is None:
-            self.context.count("null-key-or-value-skipped")
+            self.drops.skipped(self.context, key_missing=key is None)
             return
         observed = self._advance()
         grace, size, ts = self.windows.grace, self.windows.size, record.timestamp
@@ -275,7 +279,7 @@ class SessionWindowAggregateProcessor(_WindowedBase):
     def process(self, record: Record) -> None:
         key = record.key
         if key is None or record.value is None:
-            self.context.count("null-key-or-value-skipped")
+            self.drops.skipped(self.context, key_missing=key is None)
             return
         observed = self._advance()
         ts, gap = record.timestamp, self.windows.gap
