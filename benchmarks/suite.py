@@ -39,7 +39,7 @@ from benchmarks.common import (
 )
 from streamer.kafka.admin import KafkaAdmin, TopicSpec
 from streamer.runtime.config import AppConfig, Guarantee
-from streamer.runtime.supervisor import config_to_json
+from streamer.runtime.launch import launch_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 ALOS, EOS = "at-least-once", "exactly-once"
@@ -417,15 +417,9 @@ class Suite:
                 )
                 log_path = self.tmp / f"{app_id}-{instance}.log"
                 with open(log_path, "wb") as log_file:
-                    proc = subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "streamer.runtime.child",
-                            "benchmarks.apps:aggregate_from_env",
-                            config_to_json(config),
-                            "consumer",
-                        ],
+                    proc = launch_worker(
+                        "benchmarks.apps:aggregate_from_env",
+                        config,
                         stdout=log_file,
                         stderr=subprocess.STDOUT,
                         cwd=ROOT,

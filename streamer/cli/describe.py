@@ -1,7 +1,8 @@
 """``streamer describe``: print a topology's sub-topologies, steps, stores and topics.
 
 TOPOLOGY is loaded as ``streamer run`` loads it (``path/to/file.py`` or ``package.module``,
-optionally ``:name``). Internal topic names are shown for --app-id.
+optionally ``:name``). Internal topic names are shown for the app id (--app-id, or from the
+--config file or STREAMER_APP_ID), or its internal_topic_prefix when one is set.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from streamer.cli._config import add_config_options, settings_of
 from streamer.runtime.loader import load_topology
 from streamer.topology.graph import Topology
 
@@ -22,8 +24,8 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("topology", help="path/to/file.py or package.module[:name]")
-    parser.add_argument(
-        "--app-id", default="<app-id>", help="resolve internal topic names for this app id"
+    add_config_options(
+        parser, ["app_id"], kafka=False, helps={"app_id": "resolve internal topic names"}
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(handler=run)
@@ -61,9 +63,11 @@ def topology_json(topology: Topology, app_id: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_of(args)  # an app id, when set, is checked like every command's
+    prefix = settings.values["internal_topic_prefix"] or settings.values["app_id"] or "<app-id>"
     topology = load_topology(args.topology)
     if args.json:
-        print(json.dumps(topology_json(topology, args.app_id), indent=2))
+        print(json.dumps(topology_json(topology, prefix), indent=2))
     else:
-        print(topology.describe(args.app_id))
+        print(topology.describe(prefix))
     return 0

@@ -16,8 +16,7 @@ import sys
 import time
 from typing import Any
 
-from streamer.cli._ops import add_app_options, topology_of
-from streamer.ops.apps import Cluster
+from streamer.cli._ops import add_app_options, target_of, topology_of
 from streamer.ops.lag import collect_lag
 
 
@@ -47,12 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if args.watch is not None and args.watch <= 0:
         print("streamer: error: --watch needs a positive number of seconds", file=sys.stderr)
         return 2
+    target = target_of(args)  # the app id is checked before anything is read
     topology = topology_of(args)
-    cluster = Cluster(args.bootstrap_servers, timeout=args.timeout)
+    cluster = target.cluster(args.timeout)
     clear = args.watch is not None and not args.json and sys.stdout.isatty()
     try:
         while True:
-            report = collect_lag(cluster, args.app_id, topology)
+            report = collect_lag(cluster, target.app_id, topology)
             if args.json:
                 text = json.dumps(report.to_json(), indent=None if args.watch else 2)
             else:

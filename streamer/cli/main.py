@@ -1,15 +1,22 @@
-"""The ``streamer`` command line.
+"""The streamer command line.
 
 Each command group lives in its own module, which exposes ``register(subparsers)``. A
-command's handler returns the process exit code. Errors derived from
-:class:`streamer.errors.StreamerError` are printed as one line, without a stack trace.
+command's handler returns the process exit code.
+
+A failure is printed as one line, ``streamer: error: ...``, without a stack trace: errors
+derived from :class:`streamer.errors.StreamerError` (bad settings, an unloadable topology,
+an unsafe operation, a cluster that does not answer) exit 2, anything else 1. With
+``-v``/``--verbose`` (before or after the command), logs go down to DEBUG and the
+traceback is printed before that line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from streamer.errors import StreamerError
@@ -22,37 +29,54 @@ COMMAND_MODULES = (
     "streamer.cli.lag",
     "streamer.cli.replay",
     "streamer.cli.reset",
+    "streamer.cli.config",
 )
+VERBOSE_HELP = "log at DEBUG level and print the traceback of a failure"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamer", description="Stream processing for Apache Kafka in Python."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    import importlib
-
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    for command in subparsers.choices.values():
+        # SUPPRESS: a command's own -v only sets True, never hides one given before it.
+        command.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = bool(args.verbose)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         code: int = args.handler(args)
-    except StreamerError as exc:
-        print(f"streamer: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"streamer: error: {one_line(exc, verbose)}", file=sys.stderr)
+        return 2 if isinstance(exc, StreamerError) else 1
     return code
+
+
+def one_line(exc: BaseException, verbose: bool) -> str:
+    """The error as one line: a streamer error's message; another error's type too."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, StreamerError):
+        return text
+    hint = "" if verbose else " (run with -v for the traceback)"
+    return f"unexpected {type(exc).__name__}: {text}{hint}"
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from streamer.cli._ops import add_app_options, confirm, topology_of
-from streamer.ops.apps import Cluster
+from streamer.cli._ops import add_app_options, confirm, target_of, topology_of
 from streamer.ops.replay import execute_replay, parse_start, plan_replay
 
 
@@ -30,7 +28,11 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_app_options(parser, topology_help="the app's topology, for exact topic names")
+    add_app_options(
+        parser,
+        topology_help="the app's topology, for exact topic names",
+        state_dir_help="also delete <state-dir>/<app-id> on this host (default: keep it, and warn)",
+    )
     parser.add_argument(
         "--from",
         dest="start",
@@ -38,22 +40,17 @@ def register(subparsers: Any) -> None:
         metavar="earliest|TIME",
         help="'earliest' or an ISO-8601 time with a UTC offset, e.g. 2024-06-01T12:00:00Z",
     )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="also delete <state-dir>/<app-id> on this host (default: keep it, and warn)",
-    )
     parser.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    target = target_of(args)  # the app id is checked before anything is read or changed
     start = parse_start(args.start)
     topology = topology_of(args)
-    cluster = Cluster(args.bootstrap_servers, timeout=args.timeout)
-    plan = plan_replay(cluster, args.app_id, start, topology=topology, state_dir=args.state_dir)
+    cluster = target.cluster(args.timeout)
+    plan = plan_replay(cluster, target.app_id, start, topology=topology, state_dir=target.state_dir)
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, **plan.to_json()}, indent=2))
     else:
@@ -62,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print("\ndry run: nothing was changed")
         return 0
-    if not confirm(args, "replay"):
+    if not confirm(args, target.app_id, "replay"):
         return 1
     execute_replay(cluster, plan)
     if not args.json:

@@ -17,9 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streamer.cli._ops import add_app_options, confirm, topology_of
-from streamer.ops.apps import Cluster
+from streamer.cli._ops import add_app_options, confirm, target_of, topology_of
 from streamer.ops.reset import execute_reset, plan_reset
+from streamer.runtime.settings import OPTION
+
+DEFAULT_STATE_DIR: Path = OPTION["state_dir"].default
 
 
 def register(subparsers: Any) -> None:
@@ -29,12 +31,10 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_app_options(parser, topology_help="the app's topology, for exact topic names")
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path("var/state"),
-        help="root of local state on this host (default %(default)s)",
+    add_app_options(
+        parser,
+        topology_help="the app's topology, for exact topic names",
+        state_dir_help="root of local state on this host",
     )
     parser.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -42,9 +42,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    target = target_of(args, state_dir_default=DEFAULT_STATE_DIR)  # checked before anything
     topology = topology_of(args)
-    cluster = Cluster(args.bootstrap_servers, timeout=args.timeout)
-    plan = plan_reset(cluster, args.app_id, state_dir=args.state_dir, topology=topology)
+    cluster = target.cluster(args.timeout)
+    state_dir = target.state_dir or DEFAULT_STATE_DIR
+    plan = plan_reset(cluster, target.app_id, state_dir=state_dir, topology=topology)
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, **plan.to_json()}, indent=2))
     else:
@@ -57,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print("\ndry run: nothing was changed")
         return 0
-    if not confirm(args, "reset"):
+    if not confirm(args, target.app_id, "reset"):
         return 1
     execute_reset(cluster, plan)
     if not args.json:
-        print(f"\nreset done: app {args.app_id} starts from nothing next time.")
+        print(f"\nreset done: app {target.app_id} starts from nothing next time.")
     return 0

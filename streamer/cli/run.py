@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
-from streamer.runtime.config import AppConfig, ErrorPolicy, Guarantee
+from streamer.cli._config import add_config_options, settings_of
+from streamer.errors import ConfigError
 from streamer.runtime.loader import load_topology
+from streamer.runtime.settings import OPTIONS, Settings
 from streamer.runtime.supervisor import Supervisor
+
+RUN_OPTIONS = tuple(o.name for o in OPTIONS if o.flag)
+"""Every setting with a flag: the app's and the supervisor's."""
+
+HELP = {
+    "app_id": "consumer group id, transactional.id prefix and state directory name",
+    "instance_prefix": "prefix of this host's worker slots, unique per host, e.g. host-a-",
+    "group_protocol": "consumer: KIP-848 with the range assignor (co-partitioned joins); "
+    "classic: cooperative-sticky",
+    "max_restarts": "give up (exit 1) when a worker fails this many times in a row",
+    "metrics_port": "serve Prometheus metrics: worker process i listens on PORT+i",
+    "log_payloads": "error logs may show record keys and values (default: only where the "
+    "record is)",
+}
 
 
 def register(subparsers: Any) -> None:
@@ -19,93 +33,39 @@ def register(subparsers: Any) -> None:
         description=(
             "Run TOPOLOGY (a .py file or module, optionally :name) as N worker processes in "
             "the consumer group named by the app id. Run the same command on another host "
-            "(with another --instance-prefix) to join the group."
+            "(with another --instance-prefix) to join the group. Settings come from flags, "
+            "then STREAMER_* variables, then the --config file (docs/operations.md)."
         ),
     )
     parser.add_argument("topology", help="path/to/file.py or package.module[:name]")
-    parser.add_argument("--app-id", required=True)
-    parser.add_argument("--bootstrap-servers", required=True)
-    parser.add_argument(
-        "--guarantee",
-        choices=[g.value for g in Guarantee],
-        default=Guarantee.EXACTLY_ONCE.value,
-    )
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--state-dir", type=Path, default=Path("var/state"))
-    parser.add_argument(
-        "--error-policy", choices=[p.value for p in ErrorPolicy], default=ErrorPolicy.FAIL.value
-    )
-    parser.add_argument("--commit-interval-ms", type=int, default=None)
-    parser.add_argument("--instance-prefix", default="", help="unique per host, e.g. host-a-")
-    parser.add_argument("--static-membership", action="store_true")
-    parser.add_argument(
-        "--replication-factor",
-        type=int,
-        default=1,
-        metavar="N",
-        help="replicas of the internal topics the workers create (default 1)",
-    )
-    parser.add_argument(
-        "--group-protocol",
-        choices=["consumer", "classic"],
-        default="consumer",
-        help="consumer: KIP-848 with the range assignor (co-partitioned joins); "
-        "classic: cooperative-sticky",
-    )
-    parser.add_argument(
-        "--max-restarts",
-        type=int,
-        default=5,
-        help="give up (exit 1) when a worker fails this many times in a row (default 5)",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        metavar="PORT",
-        help="serve Prometheus metrics: worker process i listens on PORT+i (default: off)",
-    )
-    parser.add_argument(
-        "--metrics-address",
-        default="0.0.0.0",
-        metavar="ADDRESS",
-        help="address the metrics servers bind to (default %(default)s)",
-    )
+    add_config_options(parser, RUN_OPTIONS, helps=HELP)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.replication_factor < 1:
-        print("streamer: error: --replication-factor must be at least 1", file=sys.stderr)
-        return 2
-    load_topology(args.topology)  # fail fast, in the parent, on a broken topology
-    config = AppConfig(
-        app_id=args.app_id,
-        bootstrap_servers=args.bootstrap_servers,
-        guarantee=Guarantee(args.guarantee),
-        state_dir=args.state_dir,
-        error_policy=ErrorPolicy(args.error_policy),
-        commit_interval_ms=args.commit_interval_ms,
-        instance_prefix=args.instance_prefix,
-        static_membership=args.static_membership,
-        internal_replication_factor=args.replication_factor,
-    )
-    if args.processes < 1:
-        print("streamer: error: --processes must be at least 1", file=sys.stderr)
-        return 2
-    if args.metrics_port is not None and not 0 < args.metrics_port <= 65535 - args.processes:
-        print(
-            f"streamer: error: --metrics-port must leave room for {args.processes} ports "
-            "(1 to 65535)",
-            file=sys.stderr,
+def check_run_settings(settings: Settings) -> None:
+    """What only ``streamer run`` needs: room for one metrics port per process."""
+    port, processes = settings.values["metrics_port"], settings.values["processes"]
+    if port is not None and not 0 < port <= 65535 - processes:
+        msg = (
+            f"metrics port ({settings.origins['metrics_port']}) must leave room for "
+            f"{processes} ports (1 to 65535), got {port}"
         )
-        return 2
+        raise ConfigError(msg)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    config = settings.app_config()  # the app id and every value are checked here
+    check_run_settings(settings)
+    load_topology(args.topology)  # fail fast, in the parent, on a broken topology
+    values = settings.values
     return Supervisor(
         args.topology,
         config,
-        processes=args.processes,
-        group_protocol=args.group_protocol,
-        max_failures=args.max_restarts,
-        metrics_port=args.metrics_port,
-        metrics_address=args.metrics_address,
+        processes=values["processes"],
+        group_protocol=values["group_protocol"],
+        max_failures=values["max_restarts"],
+        metrics_port=values["metrics_port"],
+        metrics_address=values["metrics_address"],
+        verbose=bool(getattr(args, "verbose", False)),
     ).run()

@@ -7,13 +7,12 @@ import dataclasses
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from streamer.errors import StreamerError
 from streamer.runtime.config import AppConfig
-from streamer.runtime.supervisor import config_to_json
+from streamer.runtime.launch import launch_worker
 
 
 class WorkerGroup:
@@ -35,15 +34,9 @@ class WorkerGroup:
             config = dataclasses.replace(self.config, instance=instance)
             with self.log_path(instance).open("wb") as log:
                 self.processes.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "streamer.runtime.child",
-                            self.spec,
-                            config_to_json(config),
-                            "consumer",
-                        ],
+                    launch_worker(
+                        self.spec,
+                        config,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,

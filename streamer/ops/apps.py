@@ -10,7 +10,7 @@ starts with ``<app_id>`` is left out, and the commands say the names were matche
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from streamer.errors import StreamerError
 from streamer.kafka.admin import KafkaAdmin
 from streamer.kafka.groups import GroupAdmin, GroupDescription
+from streamer.runtime.client_config import built_with
 from streamer.topology.graph import Topology
 
 QUIET_CLIENT_CONFIG: dict[str, Any] = {"log_level": 2, "log.connection.close": False}
@@ -89,13 +90,26 @@ def discover_topics(
 
 
 class Cluster:
-    """The admin clients the commands use, after checking that the cluster answers."""
+    """The admin clients the commands use, after checking that the cluster answers.
 
-    def __init__(self, bootstrap_servers: str, *, timeout: float = 15.0) -> None:
+    ``config`` is the user's admin settings (the ``[kafka]`` table, then ``[kafka.admin]``:
+    security settings and the like), given to both clients over the quiet logging
+    defaults. A setting librdkafka refuses raises one :class:`ConfigError` line.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        timeout: float = 15.0,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self.admin = KafkaAdmin(bootstrap_servers, config=QUIET_CLIENT_CONFIG)
+        conf = {**QUIET_CLIENT_CONFIG, **(config or {})}
+        with built_with("admin", conf):
+            self.admin = KafkaAdmin(bootstrap_servers, config=conf)
+            self.groups = GroupAdmin(bootstrap_servers, config=conf, timeout=timeout)
         self.admin.wait_until_ready(1, timeout=timeout)
-        self.groups = GroupAdmin(bootstrap_servers, config=QUIET_CLIENT_CONFIG, timeout=timeout)
 
     def app_topics(
         self, app_id: str, topology: Topology | None, committed: Iterable[tuple[str, int]] = ()

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from streamer.kafka.types import TP, Message
 from streamer.runtime.client_config import (
+    admin_config,
+    built_with,
     group_consumer_config,
     producer_config,
     restore_consumer_config,
@@ -87,6 +89,7 @@ class AdminClient(Protocol):
     def create_topics(self, specs: Any) -> Any: ...
     def topic_config(self, topic: str) -> dict[str, str]: ...
     def submit_delete_records(self, before: Mapping[TP, int]) -> Mapping[Any, Any]: ...
+    def log_end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]: ...
 
 
 class ClientFactory(Protocol):
@@ -107,8 +110,12 @@ class ClientFactory(Protocol):
 class KafkaClientFactory:
     """The confluent-kafka clients, configured from ``config``.
 
-    ``client_extras(role)`` adds settings per role (``"consumer"`` or ``"producer"``), such
-    as the metrics' statistics callback; the user's own settings in ``config`` still win.
+    Every client gets the user's ``kafka_config`` and its role's table (see
+    :mod:`streamer.runtime.client_config` for the merge order): the admin ``admin_config``,
+    the producer ``producer_config``, the group, restore and global-table consumers
+    ``consumer_config``. ``client_extras(role)`` adds settings per role (``"consumer"`` or
+    ``"producer"``), such as the metrics' statistics callback; the user's own settings in
+    ``config`` still win. A setting librdkafka refuses raises one :class:`ConfigError`.
     """
 
     def __init__(
@@ -125,17 +132,23 @@ class KafkaClientFactory:
     def admin(self) -> AdminClient:
         from streamer.kafka.admin import KafkaAdmin
 
-        return KafkaAdmin(self.config.bootstrap_servers)
+        conf = admin_config(self.config)
+        with built_with("admin", conf):
+            return KafkaAdmin(self.config.bootstrap_servers, config=conf)
 
     def producer(self) -> ProducerClient:
         from streamer.kafka.runtime_clients import OutputProducer
 
-        return OutputProducer(producer_config(self.config, self._extras("producer")))
+        conf = producer_config(self.config, self._extras("producer"))
+        with built_with("producer", conf):
+            return OutputProducer(conf)
 
     def restore_consumer(self) -> RestoreConsumerClient:
         from streamer.kafka.runtime_clients import RestoreConsumer
 
-        return RestoreConsumer(restore_consumer_config(self.config))
+        conf = restore_consumer_config(self.config)
+        with built_with("restore consumer", conf):
+            return RestoreConsumer(conf)
 
     def group_consumer(
         self,
@@ -147,4 +160,7 @@ class KafkaClientFactory:
         from streamer.kafka.group_consumer import GroupConsumer
 
         conf = group_consumer_config(self.config, self.group_protocol, self._extras("consumer"))
-        return GroupConsumer(conf, on_assigned=on_assigned, on_revoked=on_revoked, on_lost=on_lost)
+        with built_with("group consumer", conf):
+            return GroupConsumer(
+                conf, on_assigned=on_assigned, on_revoked=on_revoked, on_lost=on_lost
+            )

@@ -1,11 +1,17 @@
-"""Application configuration for the worker runtime: one frozen object, checked at start."""
+"""Application configuration for the worker runtime: one frozen object, checked at start.
+
+:class:`AppConfig` is what the runtime takes, however it was built: by hand, or by
+:mod:`streamer.runtime.settings` from a config file, ``STREAMER_*`` variables and flags.
+:func:`check_app_id` is the one app-id rule every command applies before touching anything;
+:func:`is_secret` and :func:`redacted` keep secret client settings out of reprs and output.
+"""
 
 from __future__ import annotations
 
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,38 @@ class Guarantee(enum.Enum):
 
 _APP_ID = re.compile(r"^[a-zA-Z0-9._-]{1,200}$")
 
+APP_ID_RULE = "1-200 characters from [a-zA-Z0-9._-], and not '.' or '..'"
+"""Kafka's group-id rule, which also keeps ``<state_dir>/<app_id>`` inside the state dir."""
+
+_SECRET_KEYS = frozenset({"ssl.key.pem", "ssl_key", "sasl.oauthbearer.config"})
+_SECRET_WORDS = ("password", "secret", "passphrase", "private.key", "credentials")
+REDACTED = "***"
+
+
+def check_app_id(app_id: str) -> str:
+    """Return ``app_id`` if it is a valid app id, else raise :class:`ConfigError`.
+
+    The app id names the consumer group, the ``transactional.id`` prefix, the internal
+    topics and the state directory ``<state_dir>/<app_id>``: besides Kafka's character set
+    it must not be ``.`` or ``..``, so it can never name a parent or the state dir itself.
+    """
+    if not _APP_ID.match(app_id) or app_id in (".", ".."):
+        msg = f"app id {app_id!r} must be {APP_ID_RULE}"
+        raise ConfigError(msg)
+    return app_id
+
+
+def is_secret(key: str) -> bool:
+    """True for client settings whose value must never be shown: passwords, secrets,
+    private keys (``sasl.password``, ``ssl.key.password``, ``ssl.key.pem``, ...)."""
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or any(word in lowered for word in _SECRET_WORDS)
+
+
+def redacted(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with the value of every secret key replaced by ``***``."""
+    return {key: REDACTED if is_secret(key) else value for key, value in settings.items()}
+
 
 @dataclass(frozen=True)
 class AppConfig:
@@ -45,6 +83,13 @@ class AppConfig:
       at-least-once.
     * ``repartition_purge_interval_ms``: how often committed records are deleted from
       repartition topics (which have no time retention; see :mod:`streamer.runtime.purge`).
+    * ``kafka_config`` goes to every client (consumers, producer, admin);
+      ``consumer_config`` (every consumer), ``producer_config`` and ``admin_config`` are
+      merged over it per role. Settings streamer manages itself (``group.id``,
+      ``transactional.id``, ``isolation.level``, ...) are refused; see
+      :mod:`streamer.runtime.client_config`. Secret values never show in ``repr``.
+    * ``log_payloads``: error logs may show record keys and values (off: only their
+      topic, partition, offset and size).
     """
 
     app_id: str
@@ -64,11 +109,16 @@ class AppConfig:
     repartition_purge_interval_ms: int = 30_000
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
     producer_config: Mapping[str, Any] = field(default_factory=dict)
+    kafka_config: Mapping[str, Any] = field(default_factory=dict)
+    admin_config: Mapping[str, Any] = field(default_factory=dict)
+    log_payloads: bool = False
 
     def __post_init__(self) -> None:
-        if not _APP_ID.match(self.app_id):
-            msg = f"app id {self.app_id!r} must be 1-200 characters from [a-zA-Z0-9._-]"
-            raise ConfigError(msg)
+        from streamer.runtime.client_config import check_user_settings
+
+        check_app_id(self.app_id)
+        for role in ("kafka", "consumer", "producer", "admin"):
+            check_user_settings(role, getattr(self, f"{role}_config"))
         if not self.bootstrap_servers:
             msg = "bootstrap servers are required (host:port[,host:port...])"
             raise ConfigError(msg)
@@ -87,6 +137,16 @@ class AppConfig:
         if self.max_batch <= 0:
             msg = f"max batch must be positive, got {self.max_batch}"
             raise ConfigError(msg)
+
+    def __repr__(self) -> str:
+        """The fields, with secret client settings shown as ``***``."""
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_config"):
+                value = redacted(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"AppConfig({', '.join(parts)})"
 
     @property
     def prefix(self) -> str:

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from streamer.kafka.admin import KafkaAdmin, TopicSpec
 from streamer.kafka.clients import produce
 from streamer.runtime.config import AppConfig
-from streamer.runtime.supervisor import config_to_json
+from streamer.runtime.launch import WorkerOptions, launch_worker
 from streamer.runtime.worker import Worker
 from streamer.topology.graph import Topology
 
@@ -50,15 +50,10 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.starts += 1
         log = open(self.log_dir / f"worker-{self.config.instance}-{self.starts}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamer.runtime.child",
-                self.spec,
-                config_to_json(self.config),
-                self.group_protocol,
-            ],
+        self.process = launch_worker(
+            self.spec,
+            self.config,
+            WorkerOptions(group_protocol=self.group_protocol),
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
