@@ -227,6 +227,7 @@ class WorkerLoop:
             clock=self._clock,
             global_stores=self._globals.views,
             error_policy=self._config.error_policy,
+            log_payloads=self._config.log_payloads,
         )
 
     # --- snapshot ---------------------------------------------------------------------------

@@ -9,16 +9,22 @@ of the raw key and value is added.
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamer import ErrorPolicy, StreamsBuilder
 from streamer.errors import ProcessingError, SerializationError
+from streamer.runtime.config import AppConfig
+from streamer.runtime.metrics import NoopMetrics
 from streamer.runtime.task_context import MESSAGE_CHARS, PREVIEW_BYTES
+from streamer.runtime.worker_loop import WorkerLoop
 from streamer.serde import AvroSerde, LongSerde, StringSerde
 from streamer.testing import TopologyTestDriver
 from streamer.topology.graph import Topology
+from tests.unit.runtime.scripted import ScriptedClients, ScriptedKafka
 
 CARD = "4111111111111111"
 POISON = b'{"card": "' + CARD.encode() + b'", "amount": 12.5, "note": "' + b"x" * 200 + b'" oops'
@@ -166,3 +172,40 @@ def test_a_long_user_exception_message_is_cut() -> None:
         driver.pipe("tx", "k", {}, timestamp=0)
     assert "y" * MESSAGE_CHARS + "..." in str(failed.value)
     assert "y" * (MESSAGE_CHARS + 1) not in str(failed.value)
+
+
+@pytest.mark.parametrize("log_payloads", [False, True])
+def test_the_worker_passes_log_payloads_to_its_tasks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, log_payloads: bool
+) -> None:
+    caplog.set_level(logging.WARNING)
+    kafka = ScriptedKafka()
+    kafka.create("tx", 1)
+    kafka.create("out", 1)
+    kafka.append("tx", 0, SECRET_KEY, POISON)
+    config = AppConfig(
+        APP,
+        "127.0.0.1:9",
+        state_dir=tmp_path,
+        error_policy=ErrorPolicy.SKIP,
+        log_payloads=log_payloads,
+    )
+    loop = WorkerLoop(
+        _topology(),
+        config,
+        clients=ScriptedClients(kafka),
+        metrics=NoopMetrics(),
+        tracing=None,
+        stop=threading.Event(),
+        publish=lambda snapshot: None,
+    )
+    loop.start()
+    try:
+        kafka.assign(("tx", 0))
+        for _ in range(3):
+            loop.run_once()
+    finally:
+        loop.close(clean=True)
+    logged = _logged(caplog)
+    assert "skipped the record at tx[0]@0 (step deserialize)" in logged
+    assert (CARD in logged) is log_payloads
