@@ -270,15 +270,18 @@ class Task:
                 reason = f"{reason} (record at {where})"
             exc.args = (reason,)
             raise exc
+        # Per-record warnings may repeat for many records: a user function's own message
+        # (which may quote the record, as int('4111...') does) stays out of them by default.
+        logged = reason if self.log_payloads else _without_user_message(exc, reason)
         if self.error_policy is ErrorPolicy.SKIP:
             self.counters.add("records-skipped")
             log.warning(
-                "task %s skipped the record at %s (step %s): %s", self.id, where, step, reason
+                "task %s skipped the record at %s (step %s): %s", self.id, where, step, logged
             )
             return
         self.counters.add("records-dead-lettered")
         sent = "task %s sent the record at %s (step %s) to %s: %s"
-        log.warning(sent, self.id, where, step, self.dlq_topic, reason)
+        log.warning(sent, self.id, where, step, self.dlq_topic, logged)
         dlq_headers = [
             *headers,
             ("streamer.error", reason.encode()),
@@ -393,3 +396,16 @@ class Task:
                 cache.close()
             except StateError:
                 log.exception("closing a store of task %s failed", self.id)
+
+
+def _without_user_message(exc: StreamerError, reason: str) -> str:
+    """``reason`` without the message of a user function's exception, which only
+    ``log_payloads`` shows; streamer's own messages never quote records."""
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, StreamerError):
+        return reason
+    step = exc.step if isinstance(exc, ProcessingError) else "?"
+    return (
+        f"step {step!r} raised {type(cause).__name__} (its message may quote the record: "
+        "shown with --log-payloads, and in the dead-letter record's streamer.error header)"
+    )

@@ -209,3 +209,25 @@ def test_the_worker_passes_log_payloads_to_its_tasks(
     logged = _logged(caplog)
     assert "skipped the record at tx[0]@0 (step deserialize)" in logged
     assert (CARD in logged) is log_payloads
+
+
+@pytest.mark.parametrize("policy", [ErrorPolicy.SKIP, ErrorPolicy.DEAD_LETTER])
+def test_a_user_exception_quoting_the_record_stays_out_of_warnings(
+    policy: ErrorPolicy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """int() quotes its bad input; the per-record warning names only the kind of error."""
+    caplog.set_level(logging.WARNING)
+    builder = StreamsBuilder()
+    builder.stream("tx").map_values(lambda v: int(v["card"] + "x"), name="parse").to("out")
+    with TopologyTestDriver(builder.build(), app_id=APP, error_policy=policy) as driver:
+        driver.pipe("tx", "k", {"card": CARD})
+        assert CARD not in _logged(caplog)
+        assert "raised ValueError" in _logged(caplog)
+        if policy is ErrorPolicy.DEAD_LETTER:  # the DLQ holds the record anyway
+            assert CARD.encode() in _dlq_error(driver)
+    caplog.clear()
+    with TopologyTestDriver(
+        builder.build(), app_id=APP, error_policy=policy, log_payloads=True
+    ) as driver:
+        driver.pipe("tx", "k", {"card": CARD})
+        assert CARD in _logged(caplog)
