@@ -2,10 +2,16 @@
 
 Covers what streamer needs: creating topics idempotently, listing brokers and topics, and
 waiting until a cluster answers metadata requests.
+
+Every wait is cut into short slices between which the client's error events are checked
+(see :mod:`streamer.kafka.diagnostics`): a wrong password or an untrusted certificate fails
+the first call within about a second, with one line naming the cause, instead of a timeout.
+A missing ACL fails with the operation and resource named.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -27,12 +33,56 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from confluent_kafka.cimpl import NewTopic
 
 from streamer.errors import StreamerError
+from streamer.kafka.diagnostics import (
+    SLICE_S,
+    ClientErrors,
+    not_authorized,
+    principal_of,
+    with_diagnostics,
+)
 
 log = logging.getLogger(__name__)
 
 
 class KafkaAdminError(StreamerError):
-    """An admin request (create topics, metadata) failed or timed out."""
+    """An admin request (create topics, metadata) failed or timed out.
+
+    ``fatal``: retrying cannot help (authentication or TLS failed, an ACL is missing).
+    """
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+def check_client_errors(errors: ClientErrors) -> None:
+    """Raise a fatal :class:`KafkaAdminError` if the client reported a failure."""
+    if errors.failure is not None:
+        raise KafkaAdminError(errors.failure, fatal=True)
+
+
+def wait_future(client: Any, errors: ClientErrors, future: Any, timeout: float) -> Any:
+    """``future.result()``, waiting at most ``timeout`` s in slices; between slices the
+    admin ``client`` is polled (serving ``error_cb``) and a reported failure is raised.
+    A timeout raises :class:`TimeoutError`; the request's own error propagates."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return future.result(timeout=min(SLICE_S, max(0.0, deadline - time.monotonic())))
+        except concurrent.futures.TimeoutError:
+            client.poll(0)
+            check_client_errors(errors)
+            if time.monotonic() >= deadline:
+                msg = f"no answer within {timeout:.0f} s"
+                raise TimeoutError(msg) from None
+
+
+def _denied(exc: BaseException, operation: str, name: str, principal: str | None) -> str | None:
+    """The "not authorized" line for a failed request's exception, if it is one."""
+    error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    if not isinstance(error, KafkaError):
+        return None
+    return not_authorized(error.code(), operation, name, principal=principal)
 
 
 @dataclass(frozen=True)
@@ -70,7 +120,18 @@ class KafkaAdmin:
         }
         conf.update(config or {})
         self.bootstrap_servers = bootstrap_servers
+        self.principal = principal_of(conf)
+        conf, self._errors = with_diagnostics(conf)
         self._client = AdminClient(conf)
+
+    @property
+    def client(self) -> Any:
+        """The confluent-kafka ``AdminClient``, for requests this wrapper does not cover."""
+        return self._client
+
+    def wait(self, future: Any, timeout: float) -> Any:
+        """A request's result; fails early if authentication or TLS fails meanwhile."""
+        return wait_future(self._client, self._errors, future, timeout)
 
     # -- topics -----------------------------------------------------------------------
     def create_topics(
@@ -99,13 +160,18 @@ class KafkaAdmin:
         errors: list[str] = []
         for name, future in futures.items():
             try:
-                future.result(timeout=timeout + 5)
+                self.wait(future, timeout + 5)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
                 if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                     log.debug("topic %s already exists", name)
                     continue
+                denied = _denied(exc, "CREATE", name, self.principal)
+                if denied is not None:
+                    raise KafkaAdminError(denied, fatal=True) from exc
                 errors.append(f"{name}: {err if err is not None else exc}")
+            except KafkaAdminError:
+                raise
             except Exception as exc:  # futures raise plain exceptions on timeouts
                 errors.append(f"{name}: {exc!r}")
         if errors:
@@ -125,11 +191,14 @@ class KafkaAdmin:
         errors: list[str] = []
         for name, future in futures.items():
             try:
-                future.result(timeout=timeout + 5)
+                self.wait(future, timeout + 5)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
                 if isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                     continue
+                denied = _denied(exc, "DELETE", name, self.principal)
+                if denied is not None:
+                    raise KafkaAdminError(denied, fatal=True) from exc
                 errors.append(f"{name}: {err if err is not None else exc}")
         if errors:
             msg = "cannot delete topics: " + "; ".join(errors)
@@ -144,6 +213,10 @@ class KafkaAdmin:
         """Partition placement of ``topic``; raises KafkaAdminError if it does not exist."""
         md = self._metadata(topic=topic, timeout=timeout)
         tmd = md.topics.get(topic)
+        if tmd is not None and tmd.error is not None:
+            denied = not_authorized(tmd.error.code(), "DESCRIBE", topic, principal=self.principal)
+            if denied is not None:
+                raise KafkaAdminError(denied, fatal=True)
         if tmd is None or tmd.error is not None:
             msg = f"topic {topic!r} is not available: {tmd.error if tmd else 'not found'}"
             raise KafkaAdminError(msg)
@@ -179,8 +252,13 @@ class KafkaAdmin:
         resource = ConfigResource(ResourceType.TOPIC, topic)
         futures = self._client.describe_configs([resource], request_timeout=timeout)
         try:
-            entries = next(iter(futures.values())).result(timeout=timeout)
+            entries = self.wait(next(iter(futures.values())), timeout)
+        except KafkaAdminError:
+            raise
         except Exception as exc:
+            denied = _denied(exc, "DESCRIBE_CONFIGS", topic, self.principal)
+            if denied is not None:
+                raise KafkaAdminError(denied, fatal=True) from exc
             msg = f"cannot describe the config of topic {topic!r}: {exc}"
             raise KafkaAdminError(msg) from exc
         return {name: entry.value for name, entry in entries.items() if entry.value is not None}
@@ -217,9 +295,10 @@ class KafkaAdmin:
         futures = self._client.list_offsets(request, request_timeout=timeout)
         try:
             return {
-                (tp.topic, tp.partition): f.result(timeout=timeout).offset
-                for tp, f in futures.items()
+                (tp.topic, tp.partition): self.wait(f, timeout).offset for tp, f in futures.items()
             }
+        except KafkaAdminError:
+            raise
         except Exception as exc:  # futures raise plain exceptions on timeouts
             msg = f"cannot list the end offsets of {len(request)} partitions: {exc}"
             raise KafkaAdminError(msg) from exc
@@ -228,8 +307,13 @@ class KafkaAdmin:
         request = {TopicPartition(topic, p): spec for p in self.partitions(topic)}
         futures = self._client.list_offsets(request, request_timeout=timeout)
         try:
-            return {tp.partition: f.result(timeout=timeout).offset for tp, f in futures.items()}
+            return {tp.partition: self.wait(f, timeout).offset for tp, f in futures.items()}
+        except KafkaAdminError:
+            raise
         except Exception as exc:  # futures raise plain exceptions on timeouts
+            denied = _denied(exc, "DESCRIBE", topic, self.principal)
+            if denied is not None:
+                raise KafkaAdminError(denied, fatal=True) from exc
             msg = f"cannot list the {what} offsets of {topic!r}: {exc}"
             raise KafkaAdminError(msg) from exc
 
@@ -241,8 +325,13 @@ class KafkaAdmin:
             [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=timeout
         )
         try:
-            result = futures[group].result(timeout=timeout)
+            result = self.wait(futures[group], timeout)
+        except KafkaAdminError:
+            raise
         except Exception as exc:
+            denied = _denied(exc, "DESCRIBE", group, self.principal)
+            if denied is not None:
+                raise KafkaAdminError(denied, fatal=True) from exc
             msg = f"cannot list the offsets of group {group!r}: {exc}"
             raise KafkaAdminError(msg) from exc
         return {tp.partition: tp.offset for tp in result.topic_partitions or () if tp.offset >= 0}
@@ -270,6 +359,8 @@ class KafkaAdmin:
             try:
                 ids = self.broker_ids(timeout=max(0.5, min(2.0, remaining)))
             except KafkaAdminError as exc:
+                if exc.fatal:
+                    raise
                 last = str(exc)
             else:
                 if len(ids) >= expected_brokers and wanted <= ids:
@@ -288,8 +379,16 @@ class KafkaAdmin:
 
     # -- internals --------------------------------------------------------------------
     def _metadata(self, *, topic: str | None = None, timeout: float) -> Any:
-        try:
-            return self._client.list_topics(topic=topic, timeout=timeout)
-        except KafkaException as exc:
-            msg = f"metadata request to {self.bootstrap_servers} failed: {exc}"
-            raise KafkaAdminError(msg) from exc
+        """A metadata answer, asked in slices of :data:`SLICE_S` so that a failed
+        authentication or TLS handshake ends the wait at once (as a fatal error)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._client.list_topics(topic=topic, timeout=max(0.05, min(SLICE_S, left)))
+            except KafkaException as exc:
+                self._client.poll(0)
+                check_client_errors(self._errors)
+                if time.monotonic() >= deadline:
+                    msg = f"metadata request to {self.bootstrap_servers} failed: {exc}"
+                    raise KafkaAdminError(msg) from exc

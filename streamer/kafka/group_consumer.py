@@ -12,8 +12,15 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from streamer.kafka.diagnostics import (
+    authorization_code,
+    not_authorized,
+    principal_of,
+    with_diagnostics,
+)
 from streamer.kafka.runtime_clients import (
     KafkaRuntimeError,
+    check_failure,
     offsets_with_metadata,
     tps_of,
     wrap_error,
@@ -30,6 +37,9 @@ class GroupConsumer:
     runs after the partitions are added to the assignment (so they can be paused);
     ``on_revoked`` runs before they are removed (so work on them can be committed);
     ``on_lost`` runs when they are already gone.
+
+    A failed authentication or TLS handshake, and a missing READ ACL on the group or on a
+    topic, end :meth:`consume` with a fatal :class:`KafkaRuntimeError` naming the cause.
     """
 
     def __init__(
@@ -40,7 +50,10 @@ class GroupConsumer:
         on_revoked: Callable[[list[TP]], None],
         on_lost: Callable[[list[TP]], None],
     ) -> None:
-        self._consumer = Consumer(dict(config), logger=logging.getLogger("streamer.librdkafka"))
+        self._group = str(config.get("group.id", ""))
+        self._principal = principal_of(config)
+        conf, self._errors = with_diagnostics(config)
+        self._consumer = Consumer(conf)
         self._on_assigned = on_assigned
         self._on_revoked = on_revoked
         self._on_lost = on_lost
@@ -72,18 +85,28 @@ class GroupConsumer:
         try:
             messages = consumer.consume(num_messages=max_records, timeout=timeout)
         except KafkaException as exc:
-            raise wrap_error(exc, "consume") from exc
+            raise wrap_error(exc, "consume", ("READ", self._group), self._principal) from exc
+        check_failure(self._errors)
         good: list[Message] = []
         for message in messages:
             error = message.error()
             if error is None:
                 good.append(cast(Message, message))
             elif error.code() != KafkaError._PARTITION_EOF:
+                self._raise_if_denied(error, message.topic())
                 if error.fatal():
                     msg = f"consumer failed: {error.str()}"
                     raise KafkaRuntimeError(msg, fatal=True)
                 log.warning("consumer error: %s", error.str())
         return good
+
+    def _raise_if_denied(self, error: KafkaError, topic: str | None) -> None:
+        """A missing READ ACL on a topic or the group is fatal: retrying cannot help."""
+        code = authorization_code(error)
+        name = self._group if code == KafkaError.GROUP_AUTHORIZATION_FAILED else topic
+        denied = not_authorized(code, "READ", name, principal=self._principal)
+        if denied is not None:
+            raise KafkaRuntimeError(denied, fatal=True)
 
     def pause(self, partitions: Iterable[TP]) -> None:
         tps = [TopicPartition(t, p) for t, p in partitions]

@@ -29,7 +29,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from streamer.kafka.admin import KafkaAdminError
+from streamer.kafka.admin import KafkaAdminError, wait_future
+from streamer.kafka.diagnostics import not_authorized, principal_of, with_diagnostics
 from streamer.kafka.types import TP
 
 EARLIEST = "earliest"
@@ -84,18 +85,6 @@ def _enum_name(value: Any) -> str:
     return str(getattr(value, "name", value))
 
 
-def _result(future: Future[Any], what: str, timeout: float) -> Any:
-    try:
-        return future.result(timeout=timeout)
-    except KafkaException as exc:
-        error = exc.args[0] if exc.args else exc
-        msg = f"{what} failed: {error}"
-        raise KafkaAdminError(msg) from exc
-    except Exception as exc:  # futures raise plain exceptions on timeouts
-        msg = f"{what} failed: {exc!r}"
-        raise KafkaAdminError(msg) from exc
-
-
 def _kafka_error(exc: BaseException) -> KafkaError | None:
     cause = exc.__cause__
     if isinstance(cause, KafkaException) and cause.args and isinstance(cause.args[0], KafkaError):
@@ -117,29 +106,12 @@ _COORDINATOR_ERRORS = frozenset(
 )
 
 
-def _retrying(request: Callable[[], Future[Any]], what: str, timeout: float) -> Any:
-    """Send ``request`` again while it fails with a retriable error (a group coordinator
-    that is moving or still loading, as on a fresh cluster), for up to ``timeout``."""
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while True:
-        try:
-            return _result(request(), what, timeout)
-        except KafkaAdminError as exc:
-            error = _kafka_error(exc)
-            retriable = error is not None and (
-                error.retriable() or error.code() in _COORDINATOR_ERRORS
-            )
-            if not retriable or time.monotonic() + delay >= deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-
 class GroupAdmin:
     """Group and offset operations against the cluster at ``bootstrap_servers``.
 
-    ``config`` is passed to librdkafka as is (e.g. security settings).
+    ``config`` is passed to librdkafka as is (e.g. security settings). A failed
+    authentication or TLS handshake, or a missing ACL, raises a fatal
+    :class:`KafkaAdminError` naming it (see :mod:`streamer.kafka.diagnostics`).
     """
 
     def __init__(
@@ -153,17 +125,61 @@ class GroupAdmin:
         conf.update(config or {})
         self.bootstrap_servers = bootstrap_servers
         self.timeout = timeout
+        self.principal = principal_of(conf)
+        conf, self._errors = with_diagnostics(conf)
         self._client = AdminClient(conf)
+
+    def _result(self, future: Future[Any], what: str, acl: tuple[str, str] | None = None) -> Any:
+        """``future``'s result. ``acl`` (operation, group) names what a missing ACL denied."""
+        try:
+            return wait_future(self._client, self._errors, future, self.timeout)
+        except KafkaAdminError:
+            raise
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else exc
+            denied = None
+            if acl is not None and isinstance(error, KafkaError):
+                denied = not_authorized(error.code(), *acl, principal=self.principal)
+            if denied is not None:
+                raise KafkaAdminError(denied, fatal=True) from exc
+            msg = f"{what} failed: {error}"
+            raise KafkaAdminError(msg) from exc
+        except Exception as exc:  # futures raise plain exceptions on timeouts
+            msg = f"{what} failed: {exc!r}"
+            raise KafkaAdminError(msg) from exc
+
+    def _retrying(
+        self,
+        request: Callable[[], Future[Any]],
+        what: str,
+        acl: tuple[str, str] | None = None,
+    ) -> Any:
+        """Send ``request`` again while it fails with a retriable error (a group coordinator
+        that is moving or still loading, as on a fresh cluster), for up to the timeout."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.1
+        while True:
+            try:
+                return self._result(request(), what, acl)
+            except KafkaAdminError as exc:
+                error = _kafka_error(exc)
+                retriable = error is not None and (
+                    error.retriable() or error.code() in _COORDINATOR_ERRORS
+                )
+                if exc.fatal or not retriable or time.monotonic() + delay >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     # -- groups -----------------------------------------------------------------------
     def describe_group(self, group: str) -> GroupDescription:
         try:
-            result = _retrying(
+            result = self._retrying(
                 lambda: self._client.describe_consumer_groups(
                     [group], request_timeout=self.timeout
                 )[group],
                 f"describing group {group!r}",
-                self.timeout,
+                ("DESCRIBE", group),
             )
         except KafkaAdminError as exc:
             if _error_code(exc) == KafkaError.GROUP_ID_NOT_FOUND:
@@ -189,21 +205,21 @@ class GroupAdmin:
         )
 
     def group_ids(self) -> list[str]:
-        result = _retrying(
+        result = self._retrying(
             lambda: self._client.list_consumer_groups(request_timeout=self.timeout),
             "listing consumer groups",
-            self.timeout,
+            ("DESCRIBE", "kafka-cluster"),
         )
         return sorted(str(g.group_id) for g in result.valid or ())
 
     def committed_offsets(self, group: str) -> dict[TP, int]:
         """Every committed offset of ``group`` (partitions without one are left out)."""
-        result = _retrying(
+        result = self._retrying(
             lambda: self._client.list_consumer_group_offsets(
                 [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout
             )[group],
             f"listing the offsets of group {group!r}",
-            self.timeout,
+            ("DESCRIBE", group),
         )
         return {
             (tp.topic, tp.partition): tp.offset
@@ -218,12 +234,12 @@ class GroupAdmin:
         request = ConsumerGroupTopicPartitions(
             group, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
         )
-        result = _retrying(
+        result = self._retrying(
             lambda: self._client.alter_consumer_group_offsets(
                 [request], request_timeout=self.timeout
             )[group],
             f"changing the offsets of group {group!r}",
-            self.timeout,
+            ("READ", group),
         )
         errors = [
             f"{tp.topic}[{tp.partition}]: {tp.error}"
@@ -237,12 +253,12 @@ class GroupAdmin:
     def delete_group(self, group: str) -> bool:
         """Delete ``group`` and its offsets; False if it did not exist."""
         try:
-            _retrying(
+            self._retrying(
                 lambda: self._client.delete_consumer_groups([group], request_timeout=self.timeout)[
                     group
                 ],
                 f"deleting group {group!r}",
-                self.timeout,
+                ("DELETE", group),
             )
         except KafkaAdminError as exc:
             if _error_code(exc) == KafkaError.GROUP_ID_NOT_FOUND:
@@ -281,7 +297,9 @@ class GroupAdmin:
         )
         return {
             (tp.topic, tp.partition): int(
-                _result(f, f"listing offsets of {tp.topic}[{tp.partition}]", self.timeout).offset
+                self._result(
+                    f, f"listing offsets of {tp.topic}[{tp.partition}]", ("DESCRIBE", tp.topic)
+                ).offset
             )
             for tp, f in futures.items()
         }
@@ -297,7 +315,9 @@ class GroupAdmin:
         replicas = max(len(p.replicas) for p in tmd.partitions.values())
         resource = ConfigResource(ResourceType.TOPIC, topic)
         futures = self._client.describe_configs([resource], request_timeout=self.timeout)
-        entries = _result(futures[resource], f"describing {topic!r}", self.timeout)
+        entries = self._result(
+            futures[resource], f"describing {topic!r}", ("DESCRIBE_CONFIGS", topic)
+        )
         config = {
             name: str(entry.value)
             for name, entry in entries.items()

@@ -4,10 +4,15 @@ the only place the runtime touches confluent-kafka.
 
 Partitions are plain ``(topic, partition)`` tuples outside this module. Messages are handed
 over as :class:`Message` objects that expose only what the runtime reads.
+
+Every client logs through the folded ``streamer.librdkafka`` logger and checks its error
+events (:mod:`streamer.kafka.diagnostics`): a failed authentication or TLS handshake, and a
+missing ACL, end the worker with a fatal :class:`KafkaRuntimeError` naming the cause.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +28,14 @@ from confluent_kafka import (
 )
 
 from streamer.errors import StreamerError
+from streamer.kafka.diagnostics import (
+    SLICE_S,
+    ClientErrors,
+    authorization_code,
+    not_authorized,
+    principal_of,
+    with_diagnostics,
+)
 from streamer.kafka.types import TP, Message
 
 log = logging.getLogger(__name__)
@@ -40,9 +53,26 @@ class KafkaRuntimeError(StreamerError):
         self.retriable = retriable
 
 
-def wrap_error(exc: KafkaException, what: str) -> KafkaRuntimeError:
-    """A confluent-kafka exception as our error, classified and saying what failed."""
+def check_failure(errors: ClientErrors) -> None:
+    """Raise a fatal :class:`KafkaRuntimeError` if the client reported a failure."""
+    if errors.failure is not None:
+        raise KafkaRuntimeError(errors.failure, fatal=True)
+
+
+def wrap_error(
+    exc: KafkaException,
+    what: str,
+    acl: tuple[str, str | None] | None = None,
+    principal: str | None = None,
+) -> KafkaRuntimeError:
+    """A confluent-kafka exception as our error, classified and saying what failed.
+    ``acl`` (operation, resource name) names what a missing ACL denied: such an error is
+    fatal, and its message says which ACL is missing."""
     error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError) and acl is not None:
+        denied = not_authorized(error.code(), acl[0], acl[1], principal=principal)
+        if denied is not None:
+            return KafkaRuntimeError(denied, fatal=True)
     if isinstance(error, KafkaError):
         return KafkaRuntimeError(
             f"{what} failed: {error.str()} ({error.name()})",
@@ -87,6 +117,8 @@ class RestoreConsumer:
         conf = dict(config)
         conf.update({"enable.partition.eof": True, "enable.auto.commit": False})
         conf.setdefault("group.id", "streamer-restore-unused")
+        self._principal = principal_of(conf)
+        conf, self._errors = with_diagnostics(conf)
         self._consumer = Consumer(conf)
         self._assigned: dict[TP, int] = {}
 
@@ -107,8 +139,13 @@ class RestoreConsumer:
                     )
                     break
                 except KafkaException as exc:
-                    error = wrap_error(exc, f"reading the end offset of {topic}[{partition}]")
-                    if not _leader_pending(exc) or time.monotonic() >= deadline:
+                    error = wrap_error(
+                        exc,
+                        f"reading the end offset of {topic}[{partition}]",
+                        ("DESCRIBE", topic),
+                        self._principal,
+                    )
+                    if error.fatal or not _leader_pending(exc) or time.monotonic() >= deadline:
                         raise error from exc
                     log.info("%s; asking again", error)
                     time.sleep(0.1)
@@ -140,6 +177,7 @@ class RestoreConsumer:
             messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         except KafkaException as exc:
             raise wrap_error(exc, "restore consume") from exc
+        check_failure(self._errors)
         records: list[Message] = []
         at_end: set[TP] = set()
         for message in messages:
@@ -149,6 +187,11 @@ class RestoreConsumer:
             elif error.code() == KafkaError._PARTITION_EOF:
                 at_end.add((str(message.topic()), int(message.partition() or 0)))
             else:
+                denied = not_authorized(
+                    error.code(), "READ", message.topic(), principal=self._principal
+                )
+                if denied is not None:
+                    raise KafkaRuntimeError(denied, fatal=True)
                 msg = f"restore consumer error: {error.str()}"
                 raise KafkaRuntimeError(msg, fatal=bool(error.fatal()))
         return records, at_end
@@ -166,33 +209,86 @@ class OutputProducer:
 
     Only failed deliveries are reported back (``delivery.report.only.error``), so a
     successful record costs no Python callback; failures are kept and raised by
-    :meth:`check_errors` at the next flush or commit.
+    :meth:`check_errors` at the next flush or commit. A delivery refused for a missing
+    WRITE ACL makes the next commit, flush or failed transaction call raise a fatal error
+    naming the topic, rather than the transaction error it causes.
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         conf = dict(config)
         conf["delivery.report.only.error"] = True
         conf["on_delivery"] = self._on_delivery
-        self._producer = Producer(conf, logger=logging.getLogger("streamer.librdkafka"))
+        self._principal = principal_of(conf)
+        self._transactional_id = conf.get("transactional.id")
+        conf, self._client_errors = with_diagnostics(conf)
+        self._producer = Producer(conf)
         self._produce = self._producer.produce
         self.transactional = "transactional.id" in config
         self._errors: list[str] = []
+        self._denied: list[str] = []
 
     def _on_delivery(self, err: KafkaError | None, message: Any) -> None:
         if err is not None:
             self._errors.append(f"{message.topic()}[{message.partition()}]: {err.str()}")
+            denied = not_authorized(err.code(), "WRITE", message.topic(), principal=self._principal)
+            if denied is not None and denied not in self._denied:
+                self._denied.append(denied)
+
+    def _failed(self, exc: KafkaException, what: str, acl: tuple[str, str | None]) -> Exception:
+        """The error to raise for a failed call: a refused WRITE (seen in delivery reports
+        or the log), a missing ACL the call's error names, or a failed authentication come
+        first, since they are the cause; else the call's own error."""
+        with contextlib.suppress(KafkaException):  # a fatal error raises here too
+            self._producer.poll(0)  # serve delivery reports and error events
+        denied = self._denied_write()
+        if denied is not None:
+            return KafkaRuntimeError(denied, fatal=True)
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError):
+            code = authorization_code(error)
+            line = not_authorized(code, acl[0], acl[1], principal=self._principal)
+            if line is not None:
+                return KafkaRuntimeError(line, fatal=True)
+        if self._client_errors.failure is not None:
+            return KafkaRuntimeError(self._client_errors.failure, fatal=True)
+        return wrap_error(exc, what, acl, self._principal)
+
+    def _denied_write(self) -> str | None:
+        if self._denied:
+            return self._denied[0]
+        topics = self._client_errors.denied_topics
+        if topics:
+            code = KafkaError.TOPIC_AUTHORIZATION_FAILED
+            return not_authorized(code, "WRITE", topics[0], principal=self._principal)
+        return None
 
     def init_transactions(self, timeout: float = 60.0) -> None:
-        try:
-            self._producer.init_transactions(timeout)
-        except KafkaException as exc:
-            raise wrap_error(exc, "init_transactions") from exc
+        """Get the producer id (fencing older producers of the same transactional id).
+
+        Asked in slices: a timed-out ``init_transactions`` may be called again, and between
+        slices a failed authentication or TLS handshake ends the wait at once."""
+        deadline = time.monotonic() + timeout
+        acl = ("WRITE", self._transactional_id)
+        while True:
+            left = max(0.1, min(4 * SLICE_S, deadline - time.monotonic()))
+            try:
+                self._producer.init_transactions(left)
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                again = isinstance(error, KafkaError) and not error.fatal()
+                if isinstance(error, KafkaError):
+                    again = again and (error.retriable() or error.code() == KafkaError._TIMED_OUT)
+                if not again or time.monotonic() >= deadline:
+                    raise self._failed(exc, "init_transactions", acl) from exc
+                self._producer.poll(0)
+                check_failure(self._client_errors)
 
     def begin(self) -> None:
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
-            raise wrap_error(exc, "begin_transaction") from exc
+            raise self._failed(exc, "begin_transaction", ("WRITE", self._transactional_id)) from exc
 
     def send(
         self,
@@ -211,7 +307,7 @@ class OutputProducer:
             except BufferError:
                 pass  # retried below, after serving delivery reports
             except KafkaException as exc:
-                raise wrap_error(exc, f"produce to {topic}") from exc
+                raise self._failed(exc, f"produce to {topic}", ("WRITE", topic)) from exc
         while True:
             try:
                 if partition is None:
@@ -230,10 +326,15 @@ class OutputProducer:
                 # The local queue is full: serve delivery reports, then try again.
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                raise wrap_error(exc, f"produce to {topic}") from exc
+                raise self._failed(exc, f"produce to {topic}", ("WRITE", topic)) from exc
 
     def poll(self) -> None:
-        self._producer.poll(0)
+        try:
+            self._producer.poll(0)
+        except KafkaException as exc:
+            raise self._failed(exc, "producer poll", ("WRITE", self._transactional_id)) from exc
+        if self._client_errors.failure is not None:
+            raise KafkaRuntimeError(self._client_errors.failure, fatal=True)
 
     def commit(
         self,
@@ -249,14 +350,14 @@ class OutputProducer:
                 self._producer.send_offsets_to_transaction(tps, group_metadata, timeout)
             self._producer.commit_transaction(timeout)
         except KafkaException as exc:
-            raise wrap_error(exc, "commit_transaction") from exc
+            raise self._failed(exc, "commit_transaction", ("READ", None)) from exc
         self.check_errors()
 
     def abort(self, timeout: float = 60.0) -> None:
         try:
             self._producer.abort_transaction(timeout)
         except KafkaException as exc:
-            raise wrap_error(exc, "abort_transaction") from exc
+            raise self._failed(exc, "abort_transaction", ("WRITE", self._transactional_id)) from exc
         self._errors.clear()
 
     def flush(self, timeout: float = 60.0) -> None:
@@ -267,6 +368,10 @@ class OutputProducer:
         self.check_errors()
 
     def check_errors(self) -> None:
+        denied = self._denied_write()
+        if denied is not None:
+            raise KafkaRuntimeError(denied, fatal=True)
+        check_failure(self._client_errors)
         if self._errors:
             errors, self._errors = self._errors, []
             msg = f"{len(errors)} records failed delivery, first: {errors[0]}"
