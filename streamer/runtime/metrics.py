@@ -48,6 +48,21 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True)
+class TaskRestore:
+    """One task's restore: records applied and left, and seconds since it began (its whole
+    duration once ``done``)."""
+
+    restored: int
+    remaining: int
+    seconds: float
+    done: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.restored / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class TaskSnapshot:
     """One task as last published. ``counters`` are totals since the worker started."""
 
@@ -56,6 +71,8 @@ class TaskSnapshot:
     inputs: tuple[TP, ...]
     store_sizes: Mapping[str, int] = field(default_factory=dict)
     counters: Mapping[str, int] = field(default_factory=dict)
+    restore: TaskRestore | None = None
+    """Its restore in progress, or its last completed one on this worker."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,7 @@ class NoopMetrics:
 __all__ = [
     "SNAPSHOT_INTERVAL_S",
     "NoopMetrics",
+    "TaskRestore",
     "TaskSnapshot",
     "WorkerInfo",
     "WorkerMetrics",

@@ -32,6 +32,11 @@ streamer_rebalances_total                 counter    partition assignment change
 streamer_tasks                            gauge      tasks owned, by state (running, restoring)
 streamer_restore_records_total            counter    changelog records restored
 streamer_restore_remaining_records        gauge      changelog records left to restore
+streamer_task_restore_records             gauge      records of a task's restore in progress
+                                                     (or its last one), by task
+streamer_task_restore_remaining_records   gauge      records a task still has to restore
+streamer_task_restore_seconds             gauge      seconds a task's restore has run (or
+                                                     took), by task
 streamer_store_size_bytes                 gauge      estimated size of each store, by task and
                                                      store
 streamer_records_skipped_total            counter    records skipped by the skip policy, by task
@@ -104,6 +109,7 @@ class PrometheusMetrics:
         self._seen: dict[Any, int] = {}
         self._lag_labels: set[TP] = set()
         self._size_labels: set[tuple[str, str]] = set()
+        self._restore_labels: set[str] = set()
 
     def _define_flow_metrics(self, r: CollectorRegistry) -> None:
         """What flows: records in and out, batch and commit times, latency, lag."""
@@ -158,6 +164,25 @@ class PrometheusMetrics:
         self.tasks = Gauge("streamer_tasks", "Tasks owned by this worker", ["state"], registry=r)
         self.restored = Counter(
             "streamer_restore_records", "Changelog records restored into stores", registry=r
+        )
+        task = ["task"]
+        self.task_restored = Gauge(
+            "streamer_task_restore_records",
+            "Records applied by a task's restore in progress, or its last one",
+            task,
+            registry=r,
+        )
+        self.task_restore_remaining = Gauge(
+            "streamer_task_restore_remaining_records",
+            "Changelog records a task still has to restore",
+            task,
+            registry=r,
+        )
+        self.task_restore_seconds = Gauge(
+            "streamer_task_restore_seconds",
+            "Seconds a task's restore has run, or took",
+            task,
+            registry=r,
         )
         self.restore_remaining = Gauge(
             "streamer_restore_remaining_records",
@@ -250,6 +275,7 @@ class PrometheusMetrics:
                 labels = (task.id, name)
                 sizes.add(labels)
                 self.store_size.labels(*labels).set(size)
+        self._refresh_task_restores(snapshot)
         for labels in self._size_labels - sizes:
             self.store_size.remove(*labels)
         self._size_labels = sizes
@@ -262,6 +288,25 @@ class PrometheusMetrics:
                 else:
                     inc = self.events.labels(task_id, event).inc
                 self._advance(("task", task_id, event), total, inc)
+
+    def _refresh_task_restores(self, snapshot: WorkerSnapshot) -> None:
+        """Per owned task: its restore figures; a task no longer owned loses its series."""
+        tasks: set[str] = set()
+        for task in snapshot.tasks:
+            if task.restore is None:
+                continue
+            tasks.add(task.id)
+            self.task_restored.labels(task.id).set(task.restore.restored)
+            self.task_restore_remaining.labels(task.id).set(task.restore.remaining)
+            self.task_restore_seconds.labels(task.id).set(task.restore.seconds)
+        for gone in self._restore_labels - tasks:
+            for gauge in (
+                self.task_restored,
+                self.task_restore_remaining,
+                self.task_restore_seconds,
+            ):
+                gauge.remove(gone)
+        self._restore_labels = tasks
 
     # --- librdkafka statistics (delivered inside the clients' poll calls) ---------------
 

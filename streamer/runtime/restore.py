@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from streamer.kafka.types import TP
+from streamer.kafka.types import TP, Message
 from streamer.runtime.clients import RestoreConsumerClient
+from streamer.runtime.metrics import TaskRestore
 from streamer.state import BytesStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class StateRestorer:
         self.batch = batch
         self.log_every = log_every
         self._active: dict[TP, _Restoration] = {}
+        self._began: dict[str, float] = {}
+        """When each task with an active restoration began restoring."""
+        self._finished: dict[str, TaskRestore] = {}
+        """The last completed restore of each task (kept for metrics)."""
         self._last_log = time.monotonic()
         self.cancelled = 0
         """Restorations stopped before they finished (their task was revoked)."""
@@ -69,6 +74,8 @@ class StateRestorer:
     def add(self, task: str, changelog: TP, store: BytesStore, start: int | None, end: int) -> None:
         """Restore ``changelog`` into ``store`` from ``start`` (None: beginning) to ``end``."""
         self._active[changelog] = _Restoration(task, store, start, end, position=start or 0)
+        self._began.setdefault(task, time.monotonic())
+        self._finished.pop(task, None)
         self._consumer.add(changelog, start)
         log.info(
             "task %s: restoring %s from %s from offset %s to %d",
@@ -87,6 +94,7 @@ class StateRestorer:
             log.info("task %s: restore stopped, the task moved away", task)
         for tp in gone:
             del self._active[tp]
+        self._began.pop(task, None)
         self._consumer.remove(gone)
 
     def pending_tasks(self) -> set[str]:
@@ -98,21 +106,7 @@ class StateRestorer:
         if not self._active:
             return 0
         records, at_end = self._consumer.consume(self.batch, timeout)
-        batches: dict[TP, list[tuple[bytes, bytes | None]]] = {}
-        for message in records:
-            tp = (str(message.topic()), int(message.partition() or 0))
-            restoration = self._active.get(tp)
-            key = message.key()
-            if restoration is None or key is None:
-                continue
-            batches.setdefault(tp, []).append((key, message.value()))
-            restoration.position = int(message.offset() or 0) + 1
-            restoration.restored += 1
-            self.total_restored += 1
-        for tp, entries in batches.items():
-            # The position goes into the same batch: a crash mid-restore resumes from here.
-            restoration = self._active[tp]
-            restoration.store.write_batch(entries, position=restoration.position)
+        self._apply(records)
         finished = [tp for tp, r in self._active.items() if r.position >= r.end or tp in at_end]
         done_tasks: dict[str, dict[str, int]] = {}
         for tp in finished:
@@ -127,20 +121,93 @@ class StateRestorer:
             done_tasks.setdefault(restoration.task, {})[restoration.store.name] = max(
                 restoration.position, restoration.start or 0
             )
+            self._count_finished(restoration)
         pending = self.pending_tasks()
         for task, positions in done_tasks.items():
             if task not in pending:
+                self._task_done(task)
                 on_task_done(task, positions)
         now = time.monotonic()
         if self._active and now - self._last_log >= self.log_every:
             self._last_log = now
-            progress = self.progress()
-            log.info(
-                "restoring: %d records restored, about %d remaining",
-                progress.restored,
-                progress.remaining,
-            )
+            self._log_progress()
         return len(records)
+
+    def _apply(self, records: list[Message]) -> None:
+        """Write each changelog partition's records in one batch, with its new position.
+
+        Per record only its key and value are read: the position comes from the last record
+        of each partition, and counts from the batch sizes.
+        """
+        batches: dict[TP, list[tuple[bytes, bytes | None]]] = {}
+        last: dict[TP, Message] = {}
+        for message in records:
+            key = message.key()
+            if key is None:
+                continue
+            tp = (message.topic(), message.partition())
+            entries = batches.get(tp)
+            if entries is None:
+                entries = batches[tp] = []
+            entries.append((key, message.value()))
+            last[tp] = message
+        for tp, entries in batches.items():
+            restoration = self._active.get(tp)
+            if restoration is None:
+                continue
+            restoration.position = last[tp].offset() + 1
+            restoration.restored += len(entries)
+            self.total_restored += len(entries)
+            # The position goes into the same batch: a crash mid-restore resumes from here.
+            restoration.store.write_batch(entries, position=restoration.position)
+
+    def _count_finished(self, restoration: _Restoration) -> None:
+        """Add a finished store's records to its task's running total."""
+        done = self._finished.get(restoration.task)
+        restored = restoration.restored + (done.restored if done is not None else 0)
+        self._finished[restoration.task] = TaskRestore(restored, 0, 0.0)
+
+    def _task_done(self, task: str) -> None:
+        began = self._began.pop(task, time.monotonic())
+        restored = self._finished[task].restored
+        seconds = time.monotonic() - began
+        self._finished[task] = TaskRestore(restored, 0, seconds, done=True)
+        log.info(
+            "task %s: restore done: %d records in %.1f s (%.0f records/s)",
+            task,
+            restored,
+            seconds,
+            restored / seconds if seconds > 0 else 0.0,
+        )
+
+    def tasks(self) -> dict[str, TaskRestore]:
+        """Per task: its restore in progress, or its last completed one."""
+        now = time.monotonic()
+        result = {task: r for task, r in self._finished.items() if r.done}
+        for task, began in self._began.items():
+            mine = [r for r in self._active.values() if r.task == task]
+            done = self._finished.get(task)
+            restored = sum(r.restored for r in mine) + (done.restored if done else 0)
+            remaining = sum(max(0, r.end - r.position) for r in mine)
+            result[task] = TaskRestore(restored, remaining, now - began)
+        return result
+
+    def _log_progress(self) -> None:
+        for task, progress in sorted(self.tasks().items()):
+            if progress.done:
+                continue
+            total = progress.restored + progress.remaining
+            rate = progress.rate
+            eta = f"about {progress.remaining / rate:.0f} s left" if rate > 0 else "starting"
+            log.info(
+                "task %s: restoring: %d of %d records (%.0f%%), %.0f records/s, %s",
+                task,
+                progress.restored,
+                total,
+                100.0 * progress.restored / total if total else 100.0,
+                rate,
+                eta,
+            )
 
     def close(self) -> None:
         """Stop every restoration and close the consumer."""

@@ -109,6 +109,7 @@ class TaskManager:
         return sum(task.dirty_count() for task in self.running_tasks())
 
     def snapshot(self) -> tuple[TaskSnapshot, ...]:
+        restores = self._restorer.tasks()
         return tuple(
             TaskSnapshot(
                 id=str(slot.id),
@@ -116,6 +117,7 @@ class TaskManager:
                 inputs=tuple(sorted(slot.inputs)),
                 store_sizes=slot.task.store_sizes(),
                 counters=dict(slot.task.counters.values),
+                restore=restores.get(str(slot.id)),
             )
             for slot in self._slots.values()
         )

@@ -23,7 +23,13 @@ from streamer.kafka.groups import GroupMember
 from streamer.ops.apps import discover_topics, topics_from_topology
 from streamer.ops.lag import LagReport, PartitionLag
 from streamer.ops.replay import parse_start
-from streamer.runtime.metrics import NoopMetrics, TaskSnapshot, WorkerInfo, WorkerSnapshot
+from streamer.runtime.metrics import (
+    NoopMetrics,
+    TaskRestore,
+    TaskSnapshot,
+    WorkerInfo,
+    WorkerSnapshot,
+)
 from streamer.runtime.prometheus import PrometheusMetrics
 from streamer.runtime.tracing import (
     Tracing,
@@ -161,7 +167,12 @@ _INFO = WorkerInfo("shop", "0", "exactly-once")
 
 def _snapshot(*, aborts: int, skipped: int, assigned: bool = True) -> WorkerSnapshot:
     """What PrometheusMetrics reads: a published worker snapshot."""
-    tasks = (TaskSnapshot("0_0", restoring=False, inputs=(("orders", 0),)),) if assigned else ()
+    restore = TaskRestore(restored=120, remaining=0, seconds=1.5, done=True)
+    tasks = (
+        (TaskSnapshot("0_0", restoring=False, inputs=(("orders", 0),), restore=restore),)
+        if assigned
+        else ()
+    )
     return WorkerSnapshot(
         _INFO,
         aborts=aborts,
@@ -224,6 +235,9 @@ def test_prometheus_metrics_count_batches_commits_and_worker_state() -> None:
     assert s["streamer_transaction_aborts_total"] == 2
     assert s["streamer_rebalances_total"] == 3
     assert s["streamer_restore_remaining_records"] == 25
+    assert s['streamer_task_restore_records{task="0_0"}'] == 120
+    assert s['streamer_task_restore_seconds{task="0_0"}'] == 1.5
+    assert s['streamer_task_restore_remaining_records{task="0_0"}'] == 0
     assert s['streamer_records_skipped_total{task="0_0"}'] == 4
     assert s['streamer_processor_events_total{event="late",task="0_0"}'] == 1
     assert s['streamer_consumer_lag_records{partition="0",topic="orders"}'] == 5
@@ -239,6 +253,7 @@ def test_prometheus_metrics_count_batches_commits_and_worker_state() -> None:
     metrics.tick(_snapshot(aborts=3, skipped=5, assigned=False))
     consumer_stats(json.dumps({"topics": {}}))
     assert not any(k.startswith("streamer_consumer_lag_records{") for k in _samples(metrics))
+    assert not any(k.startswith("streamer_task_restore") for k in _samples(metrics))
 
 
 def test_no_metrics_by_default() -> None:
