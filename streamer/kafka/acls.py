@@ -113,29 +113,28 @@ def app_acls(
 
     ``inputs``: the user topics it reads (streams and global tables); ``outputs``: the user
     topics it writes. Internal topics (repartition, changelog, dead-letter) start with
-    ``<internal_prefix or app_id>-``; transactional ids with ``<app_id>-``.
+    ``<internal_prefix or app_id>-``; transactional ids with ``<app_id>-``. DESCRIBE is not
+    listed: Kafka implies it from READ, WRITE and DELETE, and IDEMPOTENT_WRITE on the
+    cluster from WRITE on any topic.
     """
     prefix = f"{internal_prefix or app_id}-"
-    acls = [Acl("topic", t, op) for t in inputs for op in ("READ", "DESCRIBE")]
-    acls += [Acl("topic", t, op) for t in outputs for op in ("WRITE", "DESCRIBE")]
+    acls = [Acl("topic", t, "READ") for t in inputs]
+    acls += [Acl("topic", t, "WRITE") for t in outputs]
     acls += [
         Acl("topic", prefix, op, prefixed=True)
-        for op in ("CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS", "DELETE")
+        for op in ("CREATE", "READ", "WRITE", "DESCRIBE_CONFIGS", "DELETE")
     ]
-    acls += [Acl("group", app_id, op) for op in ("READ", "DESCRIBE")]
+    acls.append(Acl("group", app_id, "READ"))
     if exactly_once:
-        acls += [
-            Acl("transactional-id", f"{app_id}-", op, prefixed=True) for op in ("WRITE", "DESCRIBE")
-        ]
+        acls.append(Acl("transactional-id", f"{app_id}-", "WRITE", prefixed=True))
     return acls
 
 
-def ops_acls(app_id: str, *, internal_prefix: str | None = None) -> list[Acl]:
-    """What ``streamer lag``, ``replay`` and ``reset`` need beyond :func:`app_acls`: deleting
-    the group (replay, reset) and listing the cluster's groups (finding the internal topics
-    by name when no topology is given)."""
-    del internal_prefix  # the internal topics' DELETE is in app_acls already
-    return [Acl("group", app_id, "DELETE"), Acl("cluster", CLUSTER_NAME, "DESCRIBE")]
+def ops_acls(app_id: str) -> list[Acl]:
+    """What ``streamer lag``, ``replay`` and ``reset`` need beyond :func:`app_acls`: only
+    ``reset`` deletes the group. (``lag`` and ``replay`` describe the group and its topics,
+    change its offsets, and delete and create changelogs: :func:`app_acls` covers that.)"""
+    return [Acl("group", app_id, "DELETE")]
 
 
 def create_acls(admin: Any, principal: str, acls: Iterable[Acl], *, timeout: float = 30.0) -> None:

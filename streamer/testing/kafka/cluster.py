@@ -23,6 +23,15 @@ from streamer.testing.kafka.jars import (
     resolve_broker_jars,
 )
 from streamer.testing.kafka.node import DEFAULT_JVM_OPTS, KafkaNode
+from streamer.testing.kafka.security import (
+    LISTENER,
+    Credentials,
+    KafkaSecurity,
+    broker_settings,
+    client_settings,
+    format_arguments,
+)
+from streamer.testing.kafka.tls import TlsFiles, make_tls_files
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,11 @@ class LocalKafkaCluster:
 
     ``detached=True`` lets the brokers outlive this Python process (used by ``streamer
     broker up``); otherwise they are killed when the interpreter exits.
+
+    ``security`` secures the client listener (SASL_SSL with SCRAM users, TLS certificates
+    made at start, ACLs enforced; see :mod:`streamer.testing.kafka.security`). Clients then
+    need :meth:`client_config`; :class:`~streamer.testing.kafka.secured.SecuredKafka`
+    creates users and grants ACLs.
     """
 
     def __init__(
@@ -72,6 +86,7 @@ class LocalKafkaCluster:
         start_timeout: float = 90.0,
         detached: bool = False,
         jvm_opts: Sequence[str] = DEFAULT_JVM_OPTS,
+        security: KafkaSecurity | None = None,
     ) -> None:
         if brokers < 1:
             msg = f"a cluster needs at least one broker, not {brokers}"
@@ -81,6 +96,8 @@ class LocalKafkaCluster:
         self.detached = detached
         self.broker_config = {**FAST_FAILOVER_CONFIG, **(broker_config or {})}
         self.jvm_opts = tuple(jvm_opts)
+        self.security = security
+        self.tls: TlsFiles | None = None
         self._given_data_dir = data_dir
         self._jars_dir = jars_dir
         self._data_dir: Path | None = None
@@ -108,10 +125,23 @@ class LocalKafkaCluster:
 
     @property
     def admin(self) -> KafkaAdmin:
+        """An admin client (the super user on a secured cluster)."""
         if self._admin is None:
             # Quiet: connection refusals are expected while nodes start or restart.
-            self._admin = KafkaAdmin(self.bootstrap_servers, config=QUIET_CLIENT_CONFIG)
+            self._admin = KafkaAdmin(
+                self.bootstrap_servers, config={**QUIET_CLIENT_CONFIG, **self.client_config()}
+            )
         return self._admin
+
+    def client_config(self, user: Credentials | None = None) -> dict[str, Any]:
+        """librdkafka settings (besides ``bootstrap.servers``) to connect as ``user``: none
+        on a plain cluster; on a secured one SASL_SSL as ``user``, by default the admin."""
+        if self.security is None:
+            return {}
+        if self.tls is None:
+            msg = "the Kafka cluster is not started"
+            raise KafkaHarnessError(msg)
+        return client_settings(user or self.security.admin, str(self.tls.ca_path))
 
     @property
     def is_running(self) -> bool:
@@ -119,7 +149,8 @@ class LocalKafkaCluster:
 
     def __repr__(self) -> str:
         where = self.bootstrap_servers if self.nodes else "not started"
-        return f"LocalKafkaCluster(brokers={self.brokers}, {where})"
+        secured = ", SASL_SSL" if self.security is not None else ""
+        return f"LocalKafkaCluster(brokers={self.brokers}, {where}{secured})"
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> LocalKafkaCluster:
@@ -136,6 +167,8 @@ class LocalKafkaCluster:
             self._data_dir.mkdir(parents=True, exist_ok=True)
         else:
             self._data_dir = Path(tempfile.mkdtemp(prefix="streamer-kafka-"))
+        if self.security is not None:
+            self.tls = make_tls_files(self._data_dir / "tls")
         log.info(
             "starting %d Kafka %s node(s) in %s", self.brokers, kafka_version(), self._data_dir
         )
@@ -266,6 +299,11 @@ class LocalKafkaCluster:
         self.cluster_id = random_cluster_id()
         self._admin = None
         self.nodes = []
+        overrides = dict(self.broker_config)
+        listener, format_args = "PLAINTEXT", []
+        if self.security is not None and self.tls is not None:
+            overrides = {**broker_settings(self.security, self.tls), **overrides}
+            listener, format_args = LISTENER, format_arguments(self.security)
         for spec in specs:
             node_dir = self.data_dir / f"node-{spec.node_id}"
             if node_dir.exists():
@@ -278,9 +316,11 @@ class LocalKafkaCluster:
                     node_dir=node_dir,
                     jars_dir=jars_dir,
                     java=java,
-                    config_overrides=self.broker_config,
+                    config_overrides=overrides,
                     detached=self.detached,
                     jvm_opts=self.jvm_opts,
+                    listener=listener,
+                    format_args=format_args,
                 )
             )
 

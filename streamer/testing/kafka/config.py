@@ -117,16 +117,20 @@ def server_properties(
     voters: Sequence[NodeSpec],
     log_dir: Path,
     overrides: Mapping[str, str] | None = None,
+    listener: str = "PLAINTEXT",
 ) -> dict[str, str]:
-    """The full broker configuration of ``node`` in a cluster made of ``voters``."""
+    """The full broker configuration of ``node`` in a cluster made of ``voters``.
+
+    ``listener`` names the client listener on ``node.port`` (``PLAINTEXT``, or ``SASL_SSL``
+    for a secured cluster, whose other settings come in ``overrides``)."""
     props = dict(BASE_BROKER_CONFIG)
     props.update(replication_settings(len(voters)))
     props.update(
         {
             "node.id": str(node.node_id),
             "controller.quorum.voters": ",".join(v.voter for v in voters),
-            "listeners": f"PLAINTEXT://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{node.port}",
+            "listeners": f"{listener}://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
+            "advertised.listeners": f"{listener}://{HOST}:{node.port}",
             "log.dirs": str(log_dir),
         }
     )

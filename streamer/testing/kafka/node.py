@@ -134,6 +134,8 @@ class KafkaNode:
         config_overrides: Mapping[str, str] | None = None,
         jvm_opts: Sequence[str] = DEFAULT_JVM_OPTS,
         detached: bool = False,
+        listener: str = "PLAINTEXT",
+        format_args: Sequence[str] = (),
     ) -> None:
         self.spec = spec
         self.voters = list(voters)
@@ -147,6 +149,8 @@ class KafkaNode:
         if extra:
             self.jvm_opts += shlex.split(extra)
         self.detached = detached
+        self.listener = listener
+        self.format_args = list(format_args)
         self._proc: subprocess.Popen[bytes] | None = None
         self._formatted = False
 
@@ -157,7 +161,7 @@ class KafkaNode:
 
     @property
     def bootstrap(self) -> str:
-        """``127.0.0.1:<port>`` of the PLAINTEXT listener."""
+        """``127.0.0.1:<port>`` of the client listener (PLAINTEXT, or SASL_SSL)."""
         return self.spec.bootstrap
 
     @property
@@ -200,13 +204,22 @@ class KafkaNode:
     # -- files ------------------------------------------------------------------------
     def properties(self) -> dict[str, str]:
         return server_properties(
-            self.spec, voters=self.voters, log_dir=self.data_path, overrides=self.config_overrides
+            self.spec,
+            voters=self.voters,
+            log_dir=self.data_path,
+            overrides=self.config_overrides,
+            listener=self.listener,
         )
 
     def write_config(self) -> None:
+        """Write ``server.properties``, readable by its owner only (it may hold the
+        password the brokers authenticate with)."""
         self.node_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
-        self.properties_path.write_text(render_properties(self.properties()))
+        fd = os.open(self.properties_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(render_properties(self.properties()))
+        self.properties_path.chmod(0o600)
 
     def _java_cmd(self, main_class: str, *args: str) -> list[str]:
         return [
@@ -229,6 +242,7 @@ class KafkaNode:
             self.cluster_id,
             "-c",
             str(self.properties_path),
+            *self.format_args,
         )
 
     def start_format(self) -> subprocess.Popen[str]:

@@ -10,10 +10,16 @@ Fixtures:
                        (a broker left dead is restarted after the test, with a warning)
 ``new_topic``          factory creating uniquely named topics on ``kafka``
 ``new_cluster_topic``  the same on ``kafka_cluster`` (replication factor 3 by default)
+``secure_kafka``       session-wide single broker with a SASL_SSL listener (SCRAM-SHA-512,
+                       TLS from a throwaway CA) and ACLs enforced: a
+                       :class:`~streamer.testing.kafka.secured.SecuredKafka` with the
+                       bootstrap servers, the CA file, the admin's credentials, and
+                       ``create_user(name, acls=...)`` (needs the ``cryptography`` package)
 
-Tests using them get the ``kafka`` marker (and ``cluster`` for the 3-broker ones). When
-such a test fails, the broker logs are copied to ``var/test-logs/<test>/<fixture>/``.
-``STREAMER_BOOTSTRAP_SERVERS`` points the fixtures at an existing cluster instead.
+Tests using them get the ``kafka`` marker (and ``cluster`` for the 3-broker ones,
+``secure`` for the secured one). When such a test fails, the broker logs are copied to
+``var/test-logs/<test>/<fixture>/``. ``STREAMER_BOOTSTRAP_SERVERS`` points ``kafka`` and
+``kafka_cluster`` at an existing cluster instead; ``secure_kafka`` is then skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import pytest
 from streamer.kafka.admin import KafkaAdmin, TopicSpec
 from streamer.testing.kafka.backends import ExternalKafka, KafkaCluster, kafka_for_tests
 from streamer.testing.kafka.cluster import LocalKafkaCluster
+from streamer.testing.kafka.secured import SecuredKafka
+from streamer.testing.kafka.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,13 @@ CLUSTER_SIZE = 3
 LOGS_DIR = Path("var") / "test-logs"
 SINGLE_FIXTURES = frozenset({"kafka", "new_topic"})
 CLUSTER_FIXTURES = frozenset({"kafka_cluster", "new_cluster_topic"})
+SECURE_FIXTURES = frozenset({"secure_kafka"})
+FIXTURE_USERS = {
+    "kafka": SINGLE_FIXTURES,
+    "kafka_cluster": CLUSTER_FIXTURES,
+    "secure_kafka": SECURE_FIXTURES,
+}
+"""For each cluster fixture, the fixture names whose tests use that cluster."""
 # fixture name -> the cluster it started, for copying logs when a test fails
 _CLUSTERS = pytest.StashKey[dict[str, KafkaCluster]]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -45,16 +60,19 @@ _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kafka: needs a real Kafka broker (started by the harness)")
     config.addinivalue_line("markers", "cluster: needs a 3-broker Kafka cluster")
+    config.addinivalue_line("markers", "secure: needs a SASL_SSL Kafka broker with ACLs")
     config.stash[_CLUSTERS] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & (SINGLE_FIXTURES | CLUSTER_FIXTURES):
+        if names & (SINGLE_FIXTURES | CLUSTER_FIXTURES | SECURE_FIXTURES):
             item.add_marker(pytest.mark.kafka)
         if names & CLUSTER_FIXTURES:
             item.add_marker(pytest.mark.cluster)
+        if names & SECURE_FIXTURES:
+            item.add_marker(pytest.mark.secure)
 
 
 def _slug(text: str, limit: int = 120) -> str:
@@ -79,7 +97,7 @@ def _keep_logs(item: pytest.Item) -> list[Path]:
     clusters = item.config.stash.get(_CLUSTERS, {})
     kept: list[Path] = []
     for fixture, cluster in clusters.items():
-        fixture_names = SINGLE_FIXTURES if fixture == "kafka" else CLUSTER_FIXTURES
+        fixture_names = FIXTURE_USERS.get(fixture, frozenset())
         if not names & fixture_names or not isinstance(cluster, LocalKafkaCluster):
             continue
         dest = item.config.rootpath / LOGS_DIR / _slug(item.nodeid) / fixture
@@ -139,6 +157,24 @@ def kafka_cluster(pytestconfig: pytest.Config) -> Iterator[KafkaCluster]:
         yield cluster
     finally:
         pytestconfig.stash[_CLUSTERS].pop("kafka_cluster", None)
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(pytestconfig: pytest.Config) -> Iterator[SecuredKafka]:
+    """A single broker with SASL_SSL (SCRAM-SHA-512), TLS and ACLs, shared by the session.
+
+    The admin (``secure_kafka.admin``) is a super user; other users hold only the ACLs
+    granted to them. Users and ACLs outlive a test: give each test its own user names.
+    """
+    if isinstance(kafka_for_tests(brokers=1), ExternalKafka):
+        pytest.skip("secure_kafka starts its own broker; not with STREAMER_BOOTSTRAP_SERVERS")
+    cluster = LocalKafkaCluster(security=KafkaSecurity())
+    _start(cluster, pytestconfig, "secure_kafka")
+    try:
+        yield SecuredKafka(cluster)
+    finally:
+        pytestconfig.stash[_CLUSTERS].pop("secure_kafka", None)
         cluster.stop()
 
 
