@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +210,30 @@ def test_secrets_never_show_in_the_app_config_repr() -> None:
     assert "BEGIN PRIVATE" not in text
     assert "'s'" not in text
     assert "'sasl.username': 'u'" in text
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_documented_examples_are_valid_configurations() -> None:
+    example = resolve(read_file(DOCS / "examples" / "streamer.toml"), {}, {})
+    assert example.kafka["kafka"]["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert example.app_config().kafka_config["security.protocol"] == "SASL_SSL"
+    page = (DOCS / "operations.md").read_text()
+    (block,) = re.findall(r"^```toml\n(.*?)^```", page, re.S | re.M)
+    assert resolve(tomllib.loads(block), {}, {}).values == example.values
+
+
+def test_the_configuration_table_lists_every_setting_once() -> None:
+    page = (DOCS / "operations.md").read_text()
+    section = page.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for option in OPTIONS:
+        rows = [
+            line
+            for line in section.splitlines()
+            if line.startswith(f"| `[{option.table}] {option.name}` |")
+        ]
+        assert len(rows) == 1, option.name
+        assert f"`{option.env}`" in rows[0]
+        if option.flag:
+            assert option.flag_name.removeprefix("--") in rows[0]
