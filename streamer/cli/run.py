@@ -16,6 +16,8 @@ RUN_OPTIONS = tuple(o.name for o in OPTIONS if o.flag)
 
 HELP = {
     "app_id": "consumer group id, transactional.id prefix and state directory name",
+    "commit_interval_ms": "ms between commits (default: 100 under exactly-once, 1000 under "
+    "at-least-once)",
     "instance_prefix": "prefix of this host's worker slots, unique per host, e.g. host-a-",
     "group_protocol": "consumer: KIP-848 with the range assignor (co-partitioned joins); "
     "classic: cooperative-sticky",

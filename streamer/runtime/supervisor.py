@@ -77,7 +77,10 @@ def exit_reason(code: int, reported: str) -> str:
     if reported:
         return reported
     if code < 0:
-        return f"killed by signal {signal.Signals(-code).name}"
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
     return f"exit code {code}"
 
 
