@@ -145,9 +145,6 @@ class CommitProtocol:
                 task.flush_changelog()
             if self.exactly_once:
                 if not self.in_transaction:
-                    # Nothing was processed since the last commit; the stores may still
-                    # record the position they reached, now that nothing is in flight.
-                    self._tasks.committed(running)
                     return False
                 metadata = self._offset_metadata()
                 group = self._consumer.group_metadata()

@@ -37,8 +37,6 @@ class TaskSlot:
     inputs: set[TP] = field(default_factory=set)
     restoring: bool = False
     last_checkpoint: float = 0.0
-    last_position: float = 0.0
-    """When a commit last recorded the stores' changelog positions (monotonic seconds)."""
     committed_stream_time: int = -1
     changelog_offsets: dict[str, int] = field(default_factory=dict)
     """Per store: the next changelog offset its local state does not yet reflect."""

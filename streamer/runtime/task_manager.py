@@ -46,9 +46,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = ".checkpoint"
 CHECKPOINT_INTERVAL_S = 30.0
 """At-least-once: how often a running task writes its checkpoint (and flushes its stores)."""
-POSITION_INTERVAL_S = 1.0
-"""How often a commit also records each store's changelog position in its write batch (a
-read of the changelogs' end offsets); a crash then restores at most about this much tail."""
 
 TaskFactory = Callable[[TaskId, Callable[[str], BytesStore]], Task]
 """Builds the task of an id over a store opener (the loop binds sink, clock and policy)."""
@@ -206,22 +203,25 @@ class TaskManager:
         return None if task is None else task.stream_time
 
     def committed(self, tasks: Iterable[Task]) -> None:
-        """After a successful commit: apply each task's cached writes to its stores, remember
-        its stream time, and (at-least-once) write checkpoints that are due."""
+        """After a successful commit: apply each task's cached writes to its stores, with the
+        changelog positions they reach in the same write batch; remember each task's stream
+        time; (at-least-once) write the checkpoints that are due.
+
+        The positions are the log ends of the changelog partitions of the tasks that wrote,
+        read in one request before any write is applied: every changelog record of this
+        commit is acknowledged and none of the next one is sent yet, so each end is exactly
+        what its store's batch reflects (a commit marker may follow; a restore skips it).
+        """
         now = time.monotonic()
-        for task in tasks:
-            slot = self._slots.get(task.id)
-            if slot is None or slot.task is not task:
-                continue
-            positions = None
-            if task.changelog_topics and now - slot.last_position >= POSITION_INTERVAL_S:
-                # Read before the writes are applied: every changelog record of this commit
-                # is in, and none of the next one yet, so the ends are what the batch reflects.
-                positions = {
-                    name: end for name, (_tp, end) in self._changelog_ends(slot.id).items()
-                }
-                slot.last_position = now
-            task.commit_stores(positions)
+        live = [
+            (slot, task)
+            for task in tasks
+            if (slot := self._slots.get(task.id)) is not None and slot.task is task
+        ]
+        wrote = [slot.id for slot, task in live if task.changelog_topics and task.dirty_count()]
+        positions = self._end_offsets(wrote)
+        for slot, task in live:
+            task.commit_stores(positions.get(slot.id))
             slot.committed_stream_time = task.stream_time
             if not self._exactly_once and now - slot.last_checkpoint >= CHECKPOINT_INTERVAL_S:
                 self._write_checkpoint(slot)
@@ -264,12 +264,17 @@ class TaskManager:
         ends = self._restorer.end_offsets(list(tps.values())) if tps else {}
         return {name: (tp, ends[tp]) for name, tp in tps.items()}
 
-    def _end_offsets(self, task_id: TaskId) -> dict[str, int]:
-        """Per changelogged store, its changelog partition's log end (not the last stable
-        offset, which lags while a transaction's markers are still being written)."""
-        tps = self._changelog_partitions(task_id)
-        ends = self._log_end_offsets(list(tps.values())) if tps else {}
-        return {name: ends[tp] for name, tp in tps.items()}
+    def _end_offsets(self, task_ids: list[TaskId]) -> dict[TaskId, dict[str, int]]:
+        """Per task, per changelogged store: its changelog partition's log end (not the last
+        stable offset, which lags while a transaction's markers are being written), all
+        read in one request."""
+        tps = {task_id: self._changelog_partitions(task_id) for task_id in task_ids}
+        wanted = [tp for stores in tps.values() for tp in stores.values()]
+        ends = self._log_end_offsets(wanted) if wanted else {}
+        return {
+            task_id: {name: ends[tp] for name, tp in stores.items()}
+            for task_id, stores in tps.items()
+        }
 
     def _load_checkpoint(self, path: Path) -> dict[str, int]:
         checkpoint = Checkpoint.load(path) if path.exists() else {}
@@ -373,7 +378,7 @@ class TaskManager:
         reflect. The stores are flushed to disk first, so a checkpoint never claims more
         than the store holds, even after a power loss.
         """
-        ends = self._end_offsets(slot.id)
+        ends = self._end_offsets([slot.id])[slot.id]
         slot.task.commit_stores(ends)
         slot.task.flush_stores()
         slot.last_checkpoint = time.monotonic()

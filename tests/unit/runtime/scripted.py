@@ -68,6 +68,8 @@ class ScriptedKafka:
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[str, list[TP]]] = field(default_factory=list)
     fail_next_commit: KafkaRuntimeError | None = None
+    crash_on_apply: bool = False
+    """Read by tests that make a task's store apply fail as if the process died there."""
     on_commit: Callable[[], None] | None = None
     """Runs inside the producer's commit, before it succeeds: a test looks at local state."""
 

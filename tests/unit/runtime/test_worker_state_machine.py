@@ -74,6 +74,8 @@ def kafka(monkeypatch: pytest.MonkeyPatch) -> ScriptedKafka:
 
     def commit_stores(self: Task, positions: Mapping[str, int] | None = None) -> None:
         kafka.calls.append(("apply_stores", str(self.id), positions))
+        if kafka.crash_on_apply:
+            raise _Crash
         original(self, positions)
 
     monkeypatch.setattr(Task, "commit_stores", commit_stores)
@@ -275,17 +277,26 @@ def test_the_worker_publishes_snapshots_and_stops_cleanly(
     assert _outputs(kafka) == [("a", 1)]
 
 
+class _Crash(Exception):
+    """The process dies here (as by SIGKILL)."""
+
+
 def _crash_after(kafka: ScriptedKafka, config: AppConfig, keys: list[bytes]) -> None:
-    """Process ``keys`` on partition 0, commit twice (the second commit records no position:
-    positions are recorded at most once a second), then stop without closing cleanly."""
+    """Process ``keys[:1]`` on partition 0 and commit; then process the rest and die after
+    that commit's transaction, before its writes reach the stores (the one window in which
+    a store misses committed changelog records)."""
     first = _Run(kafka, config)
     kafka.assign(IN0)
-    for batch in (keys[:1], keys[1:]):
-        for key in batch:
-            kafka.append("in", 0, key, b"{}")
+    for n, key in enumerate(keys):
+        kafka.append("in", 0, key, b"{}")
         first.steps()
+        if n == 0:
+            first.loop.commit()
+    kafka.crash_on_apply = True
+    with pytest.raises(_Crash):
         first.loop.commit()
-    first.loop.close(clean=False)  # as after SIGKILL: no checkpoint file, stores as written
+    kafka.crash_on_apply = False
+    first.loop.close(clean=False)  # no checkpoint file, stores as written
 
 
 def test_after_a_crash_only_the_changelog_tail_past_the_recorded_position_is_restored(
