@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class OpsTarget:
 
     app_id: str
     bootstrap_servers: str
-    admin_config: dict[str, Any]
+    admin_config: dict[str, Any] = field(repr=False)
     state_dir: Path | None
 
     def cluster(self, timeout: float) -> Cluster:

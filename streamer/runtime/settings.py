@@ -132,7 +132,7 @@ class Settings:
 
     values: Mapping[str, Any]
     origins: Mapping[str, str]
-    kafka: Mapping[str, Mapping[str, Any]]
+    kafka: Mapping[str, Mapping[str, Any]] = field(repr=False)  # may hold secrets
     kafka_origins: Mapping[tuple[str, str], str] = field(default_factory=dict)
     path: Path | None = None
 
