@@ -391,4 +391,6 @@ class KafkaAdmin:
                 check_client_errors(self._errors)
                 if time.monotonic() >= deadline:
                     msg = f"metadata request to {self.bootstrap_servers} failed: {exc}"
+                    if self._errors.last_connection_error is not None:
+                        msg += f"; last connection error: {self._errors.last_connection_error}"
                     raise KafkaAdminError(msg) from exc

@@ -1,7 +1,9 @@
 """Small, typed helpers over confluent-kafka's producer and consumer.
 
 These are for tools, demos and tests that move a bounded number of records. The worker
-runtime has its own batched, transactional client loop.
+runtime has its own batched, transactional client loop. Like every streamer client, they log
+through the folded ``streamer.librdkafka`` logger, and a failed authentication or TLS
+handshake fails them with one line naming it (:mod:`streamer.kafka.diagnostics`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from confluent_kafka import (
 )
 
 from streamer.errors import StreamerError
+from streamer.kafka.diagnostics import ClientErrors, with_diagnostics
 
 
 class KafkaClientError(StreamerError):
@@ -38,6 +41,11 @@ class ConsumedRecord:
     value: bytes | None
     timestamp: int
     headers: tuple[tuple[str, bytes | None], ...]
+
+
+def _check(errors: ClientErrors) -> None:
+    if errors.failure is not None:
+        raise KafkaClientError(errors.failure)
 
 
 class _DeliveryTally:
@@ -102,9 +110,10 @@ def produce(
 
     Returns the number delivered; raises :class:`KafkaClientError` naming the first failure.
     """
-    producer = Producer(
+    conf, errors = with_diagnostics(
         {"bootstrap.servers": bootstrap_servers, "acks": "all", **dict(config or {})}
     )
+    producer = Producer(conf)
     tally = _DeliveryTally()
     extra: dict[str, Any] = {}
     if partition is not None:
@@ -114,7 +123,9 @@ def produce(
     for key, value in records:
         _produce_one(producer, topic, key, value, tally, backoff=0.1, extra=extra)
         producer.poll(0)
+        _check(errors)
     remaining = producer.flush(timeout)
+    _check(errors)
     tally.raise_if_failed(topic, remaining, timeout)
     return tally.delivered
 
@@ -146,7 +157,7 @@ def produce_paced(
     about every ``progress_interval`` seconds and once at the end; setting ``stop`` ends
     early. Returns the number delivered; raises :class:`KafkaClientError` on failures.
     """
-    producer = Producer(
+    conf, errors = with_diagnostics(
         {
             "bootstrap.servers": bootstrap_servers,
             "acks": "all",
@@ -154,6 +165,7 @@ def produce_paced(
             **dict(config or {}),
         }
     )
+    producer = Producer(conf)
     tally = _DeliveryTally()
     sent = 0
     next_progress = time.monotonic() + progress_interval
@@ -165,6 +177,7 @@ def produce_paced(
         _produce_one(producer, topic, key, value, tally, backoff=0.05, extra={})
         sent += 1
         producer.poll(0)
+        _check(errors)
         if tally.errors:
             break
         if on_progress is not None and time.monotonic() >= next_progress:
@@ -173,6 +186,7 @@ def produce_paced(
     remaining = producer.flush(timeout)
     if on_progress is not None:
         on_progress(sent)
+    _check(errors)
     tally.raise_if_failed(topic, remaining, timeout)
     return tally.delivered
 
@@ -193,7 +207,7 @@ class TopicTail:
         timeout: float = 10.0,
     ) -> None:
         self.topic = topic
-        self._consumer = Consumer(
+        conf, self._errors = with_diagnostics(
             {
                 "bootstrap.servers": bootstrap_servers,
                 "group.id": f"streamer-tail-{uuid.uuid4().hex[:12]}",
@@ -202,6 +216,7 @@ class TopicTail:
                 **dict(config or {}),
             }
         )
+        self._consumer = Consumer(conf)
         try:
             metadata = self._consumer.list_topics(topic, timeout=timeout)
             info = metadata.topics.get(topic)
@@ -220,6 +235,7 @@ class TopicTail:
         first one and returns as soon as it is there."""
         out: list[ConsumedRecord] = []
         first = self._consumer.poll(timeout)
+        _check(self._errors)
         if first is None:
             return out
         more = (
@@ -260,7 +276,7 @@ def consume(
 
     Raises :class:`KafkaClientError` if fewer arrive within ``timeout`` seconds.
     """
-    consumer = Consumer(
+    conf, errors = with_diagnostics(
         {
             "bootstrap.servers": bootstrap_servers,
             "group.id": group_id,
@@ -270,12 +286,15 @@ def consume(
             **dict(config or {}),
         }
     )
+    consumer = Consumer(conf)
     records: list[ConsumedRecord] = []
     deadline = time.monotonic() + timeout
     try:
         consumer.subscribe([topic])
         while len(records) < count and time.monotonic() < deadline:
-            for message in consumer.consume(num_messages=count - len(records), timeout=0.5):
+            batch = consumer.consume(num_messages=count - len(records), timeout=0.5)
+            _check(errors)
+            for message in batch:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:

@@ -30,6 +30,7 @@ SLICE_S = 0.25
 
 _EVENT = re.compile(r"^(?:(?P<proto>[a-z_]+)://)?(?P<addr>[^\s/]+:\d+)/\S*?:\s*(?P<text>.*)$", re.S)
 _AFTER = re.compile(r"\s*\(after -?\d+ms in state [A-Z_]+.*?\)\s*$")
+_THREAD = re.compile(r"^\[thrd:[^\]]*\]:\s*")
 
 AUTHORIZATION_CODES: dict[int, str] = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED: "topic",
@@ -120,7 +121,8 @@ class ClientErrors:
     handshake failure; then it holds one line naming the cause and never changes.
     :attr:`denied_topics` lists, in order, the topics a transaction was refused for lack of
     a WRITE ACL (librdkafka names them only in its log). Other errors (a broker down, a
-    reconnect) are left to the client's retries: the log lines about them are folded.
+    reconnect) are left to the client's retries: the log lines about them are folded, and
+    :attr:`last_connection_error` keeps the latest, for a timeout to say why.
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
@@ -129,6 +131,7 @@ class ClientErrors:
         self._logger = librdkafka_logger()
         self.failure: str | None = None
         self.denied_topics: list[str] = []
+        self.last_connection_error: str | None = None
 
     def __call__(self, error: KafkaError) -> None:
         """librdkafka's ``error_cb``."""
@@ -156,6 +159,9 @@ class ClientErrors:
         elif len(args) == 3 and "SASL authentication error" in str(args[2]):
             # error_cb reports it too, and the client's next call raises it as one line.
             level = logging.DEBUG
+        elif len(args) == 3 and args[0] == "FAIL":
+            address, reason = _split_event(_THREAD.sub("", str(args[2]), count=1))
+            self.last_connection_error = f"{address}: {reason}" if address else reason
         self._logger.log(level, msg, *args)
 
 
