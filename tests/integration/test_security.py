@@ -11,7 +11,6 @@ process's command line and no log.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from streamer.kafka.acls import Acl, app_acls, ops_acls
 from streamer.kafka.admin import TopicSpec
 from streamer.kafka.clients import produce
 from streamer.testing.kafka import Credentials, SecuredKafka
+from streamer.testing.kafka.tls import make_tls_files
 from tests.integration import apps
 from tests.integration.support import start_streamer_run
 
@@ -289,21 +289,28 @@ def test_a_missing_acl_ends_streamer_run_naming_the_resource_and_operation(
     assert f"as User:{user.username}" in named[0]
 
 
-def test_the_operations_commands_name_a_failed_authentication(
-    secure_kafka: SecuredKafka, tmp_path: Path
+@pytest.mark.parametrize("failure", ["password", "certificate"])
+def test_the_operations_commands_name_a_failed_authentication_or_handshake(
+    secure_kafka: SecuredKafka, tmp_path: Path, failure: str
 ) -> None:
     app_id, _source, _sink = _names()
-    wrong = Credentials(f"{app_id}-nobody", "wrong-password-1")
-    config = _config(tmp_path / "streamer.toml", secure_kafka, app_id, wrong)
+    user = secure_kafka.create_user(f"{app_id}-user")
+    if failure == "password":
+        user = Credentials(user.username, "wrong-password-1")
+    config = _config(tmp_path / "streamer.toml", secure_kafka, app_id, user)
+    if failure == "certificate":  # trust another CA than the broker's
+        other_ca = make_tls_files(tmp_path / "other-ca").ca_path
+        text = config.read_text().replace(str(secure_kafka.ca_path), str(other_ca))
+        config.write_text(text)
     started = time.monotonic()
     lag = _streamer("lag", "--config", str(config))
     took = time.monotonic() - started
     print(f"lag exit {lag.returncode} after {took:.1f} s: {lag.stderr.strip()}")
     assert lag.returncode != 0
     assert took < FAIL_WITHIN_S
-    assert (
-        lag.stderr.strip()
-        .splitlines()[-1]
-        .startswith(f"streamer: error: authentication failed for user '{wrong.username}'")
-    )
-    assert os.fspath(config) not in lag.stdout
+    expected = {
+        "password": f"streamer: error: authentication failed for user '{user.username}'",
+        "certificate": "streamer: error: TLS handshake with 127.0.0.1:",
+    }[failure]
+    assert lag.stderr.strip().splitlines()[-1].startswith(expected)
+    assert user.password not in lag.stdout + lag.stderr
