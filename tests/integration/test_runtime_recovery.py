@@ -19,6 +19,7 @@ from tests.integration.support import (
     decode,
     read_to_end,
     wait_for_count,
+    wait_for_group_caught_up,
 )
 
 STORE = "running-count"
@@ -59,10 +60,12 @@ def test_after_sigkill_a_worker_restores_only_the_tail_past_its_recorded_positio
     )
     try:
         worker.start()
+        # Two commits seen by the group: the first one's writes, with their position, are
+        # surely applied (a commit's writes are applied before the loop polls again).
         _produce(bootstrap, source, 0, 3000)
-        wait_for_count(bootstrap, sink, 3000, timeout=90)
+        wait_for_group_caught_up(bootstrap, config.app_id, source, timeout=90)
         _produce(bootstrap, source, 3000, 5000)
-        wait_for_count(bootstrap, sink, 5000, timeout=90)
+        wait_for_group_caught_up(bootstrap, config.app_id, source, timeout=90)
         worker.kill()
 
         if guarantee is Guarantee.EXACTLY_ONCE:  # at-least-once checkpoints every 30 s
