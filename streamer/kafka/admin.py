@@ -54,6 +54,11 @@ class KafkaAdminError(StreamerError):
         super().__init__(message)
         self.fatal = fatal
 
+    @property
+    def denied(self) -> bool:
+        """The cluster refused us (every fatal admin error is such a refusal)."""
+        return self.fatal
+
 
 def check_client_errors(errors: ClientErrors) -> None:
     """Raise a fatal :class:`KafkaAdminError` if the client reported a failure."""

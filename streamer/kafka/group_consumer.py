@@ -106,7 +106,7 @@ class GroupConsumer:
         name = self._group if code == KafkaError.GROUP_AUTHORIZATION_FAILED else topic
         denied = not_authorized(code, "READ", name, principal=self._principal)
         if denied is not None:
-            raise KafkaRuntimeError(denied, fatal=True)
+            raise KafkaRuntimeError(denied, denied=True)
 
     def pause(self, partitions: Iterable[TP]) -> None:
         tps = [TopicPartition(t, p) for t, p in partitions]

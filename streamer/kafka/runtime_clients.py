@@ -42,21 +42,30 @@ log = logging.getLogger(__name__)
 
 
 class KafkaRuntimeError(StreamerError):
-    """A Kafka client operation failed. ``retriable``/``abortable``/``fatal`` classify it."""
+    """A Kafka client operation failed. ``retriable``/``abortable``/``fatal`` classify it;
+    ``denied`` (always fatal) means the cluster refused us: authentication, TLS or a missing
+    ACL, which no restart can fix."""
 
     def __init__(
-        self, message: str, *, fatal: bool = False, abortable: bool = False, retriable: bool = False
+        self,
+        message: str,
+        *,
+        fatal: bool = False,
+        abortable: bool = False,
+        retriable: bool = False,
+        denied: bool = False,
     ) -> None:
         super().__init__(message)
-        self.fatal = fatal
+        self.fatal = fatal or denied
         self.abortable = abortable
         self.retriable = retriable
+        self.denied = denied
 
 
 def check_failure(errors: ClientErrors) -> None:
     """Raise a fatal :class:`KafkaRuntimeError` if the client reported a failure."""
     if errors.failure is not None:
-        raise KafkaRuntimeError(errors.failure, fatal=True)
+        raise KafkaRuntimeError(errors.failure, denied=True)
 
 
 def wrap_error(
@@ -72,7 +81,7 @@ def wrap_error(
     if isinstance(error, KafkaError) and acl is not None:
         denied = not_authorized(error.code(), acl[0], acl[1], principal=principal)
         if denied is not None:
-            return KafkaRuntimeError(denied, fatal=True)
+            return KafkaRuntimeError(denied, denied=True)
     if isinstance(error, KafkaError):
         return KafkaRuntimeError(
             f"{what} failed: {error.str()} ({error.name()})",
@@ -191,7 +200,7 @@ class RestoreConsumer:
                     error.code(), "READ", message.topic(), principal=self._principal
                 )
                 if denied is not None:
-                    raise KafkaRuntimeError(denied, fatal=True)
+                    raise KafkaRuntimeError(denied, denied=True)
                 msg = f"restore consumer error: {error.str()}"
                 raise KafkaRuntimeError(msg, fatal=bool(error.fatal()))
         return records, at_end
@@ -242,15 +251,15 @@ class OutputProducer:
             self._producer.poll(0)  # serve delivery reports and error events
         denied = self._denied_write()
         if denied is not None:
-            return KafkaRuntimeError(denied, fatal=True)
+            return KafkaRuntimeError(denied, denied=True)
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError):
             code = authorization_code(error)
             line = not_authorized(code, acl[0], acl[1], principal=self._principal)
             if line is not None:
-                return KafkaRuntimeError(line, fatal=True)
+                return KafkaRuntimeError(line, denied=True)
         if self._client_errors.failure is not None:
-            return KafkaRuntimeError(self._client_errors.failure, fatal=True)
+            return KafkaRuntimeError(self._client_errors.failure, denied=True)
         return wrap_error(exc, what, acl, self._principal)
 
     def _denied_write(self) -> str | None:
@@ -334,7 +343,7 @@ class OutputProducer:
         except KafkaException as exc:
             raise self._failed(exc, "producer poll", ("WRITE", self._transactional_id)) from exc
         if self._client_errors.failure is not None:
-            raise KafkaRuntimeError(self._client_errors.failure, fatal=True)
+            raise KafkaRuntimeError(self._client_errors.failure, denied=True)
 
     def commit(
         self,
@@ -370,7 +379,7 @@ class OutputProducer:
     def check_errors(self) -> None:
         denied = self._denied_write()
         if denied is not None:
-            raise KafkaRuntimeError(denied, fatal=True)
+            raise KafkaRuntimeError(denied, denied=True)
         check_failure(self._client_errors)
         if self._errors:
             errors, self._errors = self._errors, []

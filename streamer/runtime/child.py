@@ -31,11 +31,13 @@ import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, NamedTuple
 
-from streamer.errors import StreamerError
+from streamer.errors import ConfigError, StreamerError
+from streamer.kafka.admin import KafkaAdminError
+from streamer.kafka.runtime_clients import KafkaRuntimeError
 from streamer.runtime.config import AppConfig
-from streamer.runtime.launch import WorkerOptions, payload_from_json
+from streamer.runtime.launch import EXIT_PERMANENT, WorkerOptions, payload_from_json
 from streamer.runtime.loader import load_topology
 from streamer.runtime.metrics import WorkerMetrics
 from streamer.runtime.tracing import Tracing, tracing_from_env
@@ -100,10 +102,47 @@ def main(argv: list[str]) -> int:
         level=logging.DEBUG if options.verbose else logging.INFO,
         format=f"%(asctime)s %(levelname)s [worker {config.slot}] %(name)s: %(message)s",
     )
-    reason = run_worker(args.spec, config, options, stop_requested, workers)
-    if reason is not None and args.status_fd is not None:
-        report_failure(args.status_fd, reason)
-    return 0 if reason is None else 1
+    failure = run_worker(args.spec, config, options, stop_requested, workers)
+    if failure is None:
+        return 0
+    if failure.permanent and args.status_fd is not None:
+        # The supervisor says it once, and stops the group: no restart would help.
+        report_failure(args.status_fd, failure.reason)
+        return EXIT_PERMANENT
+    _log_failure(config.slot, failure.error, verbose=options.verbose)
+    if args.status_fd is not None:
+        report_failure(args.status_fd, failure.reason)
+    return EXIT_PERMANENT if failure.permanent else 1
+
+
+class Failure(NamedTuple):
+    """Why a worker stopped, and whether a restart could help at all."""
+
+    reason: str
+    permanent: bool
+    error: Exception
+
+
+def _log_failure(slot: str, exc: Exception, *, verbose: bool) -> None:
+    if isinstance(exc, StreamerError):
+        log.error("worker %s failed: %s", slot, exc, exc_info=verbose)
+        return
+    log.error(
+        "worker %s failed: unexpected %s: %s%s",
+        slot,
+        type(exc).__name__,
+        exc,
+        "" if verbose else " (run with -v for the traceback)",
+        exc_info=verbose,
+    )
+
+
+def _permanent(exc: StreamerError) -> bool:
+    """A wrong configuration or topology, or a cluster that refuses us (authentication,
+    TLS, a missing ACL): the next attempt would fail the same way."""
+    if isinstance(exc, (KafkaRuntimeError, KafkaAdminError)):
+        return exc.denied
+    return isinstance(exc, ConfigError)
 
 
 def run_worker(
@@ -112,8 +151,8 @@ def run_worker(
     options: WorkerOptions,
     stop_requested: threading.Event,
     workers: list[Worker],
-) -> str | None:
-    """Run the worker until stopped; the reason it failed, or None after a clean stop."""
+) -> Failure | None:
+    """Run the worker until stopped; why it failed, or None after a clean stop."""
     with ExitStack() as cleanups:
         try:
             metrics = _metrics(options, cleanups.callback)
@@ -134,18 +173,9 @@ def run_worker(
             if not stop_requested.is_set():
                 worker.run()
         except StreamerError as exc:
-            log.error("worker %s failed: %s", config.slot, exc, exc_info=options.verbose)
-            return f"{type(exc).__name__}: {exc}"
+            return Failure(f"{type(exc).__name__}: {exc}", _permanent(exc), exc)
         except Exception as exc:
-            log.error(
-                "worker %s failed: unexpected %s: %s%s",
-                config.slot,
-                type(exc).__name__,
-                exc,
-                "" if options.verbose else " (run with -v for the traceback)",
-                exc_info=options.verbose,
-            )
-            return f"{type(exc).__name__}: {exc}"
+            return Failure(f"{type(exc).__name__}: {exc}", False, exc)
     return None
 
 

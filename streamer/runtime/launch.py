@@ -31,6 +31,10 @@ from typing import Any
 from streamer.errors import ConfigError
 from streamer.runtime.config import AppConfig, ErrorPolicy, Guarantee
 
+EXIT_PERMANENT = 3
+"""A worker's exit code when restarting it cannot help: its configuration or topology is
+wrong, or the cluster refused it (authentication, TLS, a missing ACL)."""
+
 
 @dataclass(frozen=True)
 class WorkerOptions:

@@ -17,6 +17,10 @@ a worker that fails now and then, each time for another reason, is always restar
 child that exits 0 without being asked to stop is restarted at once, and its failure count
 is kept.
 
+A child that exits with ``EXIT_PERMANENT`` (3) failed in a way no restart can fix: its
+configuration or topology is wrong, or the cluster refused it (authentication, TLS, a
+missing ACL). The supervisor stops the group at once, so such an error is reported once.
+
 **Stopping.** SIGTERM and SIGINT are forwarded to the children, which finish their batch,
 commit, close their stores and leave the group. If the supervisor itself dies, even by
 SIGKILL, each child gets SIGTERM from the kernel (see :mod:`streamer.runtime.child`), so no
@@ -40,7 +44,13 @@ from typing import Any
 
 from streamer.errors import ConfigError
 from streamer.runtime.config import AppConfig
-from streamer.runtime.launch import WorkerOptions, config_from_json, config_to_json, launch_worker
+from streamer.runtime.launch import (
+    EXIT_PERMANENT,
+    WorkerOptions,
+    config_from_json,
+    config_to_json,
+    launch_worker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +234,14 @@ class Supervisor:
             )
             child.restart_at = time.monotonic()
             return True, False
+        if code == EXIT_PERMANENT:
+            log.error(
+                "worker %d failed, and no restart can fix it: %s; stopping the group",
+                child.instance,
+                reason,
+            )
+            self.request_stop()
+            return False, True
         count = child.failures.failed(reason, lived)
         log.error(
             "worker %d exited after %.1f s (failure %d of %d): %s",

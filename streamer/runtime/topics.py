@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from streamer.errors import ConfigError
-from streamer.kafka.admin import TopicSpec
+from streamer.kafka.admin import KafkaAdminError, TopicSpec
 from streamer.runtime.clients import AdminClient
 from streamer.runtime.config import AppConfig
 from streamer.topology.graph import Topology
@@ -42,7 +42,7 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) ->
     ``p`` belongs to task ``p``. Raises :class:`ConfigError` naming missing input topics.
     """
     prefix = config.prefix
-    user_sources = _check_user_topics_exist(topology, config, admin.list_topics())
+    user_sources = _check_user_topics_exist(topology, config, admin)
     counts = {t: len(admin.partitions(t)) for t in user_sources}
     repartition = _repartition_counts(topology, prefix, counts)
     counts.update(repartition)
@@ -60,13 +60,16 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) ->
 
 
 def _check_user_topics_exist(
-    topology: Topology, config: AppConfig, existing: set[str]
+    topology: Topology, config: AppConfig, admin: AdminClient
 ) -> list[str]:
     """The user topics the app reads (streams and global tables), sorted.
 
-    Raises :class:`ConfigError` if one of them, or a user topic it writes, is not in
-    ``existing``: streamer never creates user topics.
+    Raises :class:`ConfigError` if one of them, or a user topic it writes, does not exist:
+    streamer never creates user topics. A topic the principal may not even DESCRIBE is
+    hidden from the topic list like a missing one; asking for it by name tells them apart,
+    and raises the authorization error instead.
     """
+    existing = admin.list_topics()
     user_sources = sorted(
         {ref.name for ref in topology.source_topics() if not ref.internal}
         | {table.topic for table in topology.global_tables}
@@ -74,6 +77,12 @@ def _check_user_topics_exist(
     user_sinks = sorted({ref.name for ref in topology.sink_topics() if not ref.internal})
     for kind, topics in (("input", user_sources), ("output", user_sinks)):
         missing = [t for t in topics if t not in existing]
+        for topic in missing:
+            try:
+                admin.partitions(topic)
+            except KafkaAdminError as exc:
+                if exc.denied:
+                    raise
         if missing:
             msg = (
                 f"{kind} topics {', '.join(missing)} do not exist on "

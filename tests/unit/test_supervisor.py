@@ -134,21 +134,24 @@ def test_the_supervisor_gives_each_child_its_slot_and_metrics_port() -> None:
     assert first_options.group_protocol == "classic"
 
 
-def test_a_real_worker_reports_its_failure_reason_through_its_status_pipe(
+def test_a_real_worker_that_no_restart_can_fix_stops_the_group_with_its_reason_once(
     logs: pytest.LogCaptureFixture,
 ) -> None:
+    """A configuration error (here a missing topology file) would fail every restart the
+    same way: the worker reports it through its status pipe and the group stops at once."""
     pipes_before = _open_pipes()
     supervisor = Supervisor(
         "no/such/topology.py",
         AppConfig("orders", "127.0.0.1:9"),
         processes=1,
-        max_failures=2,
+        max_failures=5,
         backoff_base=0.001,
     )
     assert supervisor.run() == 1
-    assert "topology file 'no/such/topology.py' does not exist" in logs.text
-    assert "(failure 2 of 2): ConfigError: topology file" in logs.text
-    assert _open_pipes() == pipes_before  # no config or status pipe leaks per restart
+    assert logs.text.count("topology file 'no/such/topology.py' does not exist") == 1
+    assert "no restart can fix it: ConfigError: topology file" in logs.text
+    assert logs.text.count("worker 0 started") == 1
+    assert _open_pipes() == pipes_before  # no config or status pipe leaks
 
 
 def _open_pipes() -> int:
