@@ -9,7 +9,6 @@ starts with ``<app_id>`` is left out, and the commands say the names were matche
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,12 +142,3 @@ def require_no_members(group: GroupDescription, action: str) -> None:
 
 def state_directory(state_dir: Path, app_id: str) -> Path:
     return state_dir / app_id
-
-
-def remove_state(state_dir: Path, app_id: str) -> bool:
-    """Delete ``<state_dir>/<app_id>``; False if it did not exist."""
-    path = state_directory(state_dir, app_id)
-    if not path.exists():
-        return False
-    shutil.rmtree(path)
-    return True
