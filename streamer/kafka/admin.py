@@ -294,32 +294,29 @@ class KafkaAdmin:
         """Per partition: the log end (high watermark), whatever transactions are still open
         there (read_uncommitted), so it already counts every acknowledged record."""
         latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        request = {TopicPartition(t, p): latest for t, p in partitions}
-        if not request:
-            return {}
-        futures = self._client.list_offsets(request, request_timeout=timeout)
-        try:
-            return {
-                (tp.topic, tp.partition): self.wait(f, timeout).offset for tp, f in futures.items()
-            }
-        except KafkaAdminError:
-            raise
-        except Exception as exc:  # futures raise plain exceptions on timeouts
-            msg = f"cannot list the end offsets of {len(request)} partitions: {exc}"
-            raise KafkaAdminError(msg) from exc
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        offsets = self._offsets_of(tps, latest, "end", timeout) if tps else {}
+        return {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
 
     def _list_offsets(self, topic: str, spec: Any, what: str, timeout: float) -> dict[int, int]:
-        request = {TopicPartition(topic, p): spec for p in self.partitions(topic)}
-        futures = self._client.list_offsets(request, request_timeout=timeout)
+        tps = [TopicPartition(topic, p) for p in self.partitions(topic)]
+        offsets = self._offsets_of(tps, spec, what, timeout)
+        return {tp.partition: offset for tp, offset in offsets.items()}
+
+    def _offsets_of(
+        self, tps: list[TopicPartition], spec: Any, what: str, timeout: float
+    ) -> dict[TopicPartition, int]:
+        futures = self._client.list_offsets(dict.fromkeys(tps, spec), request_timeout=timeout)
         try:
-            return {tp.partition: self.wait(f, timeout).offset for tp, f in futures.items()}
+            return {tp: self.wait(f, timeout).offset for tp, f in futures.items()}
         except KafkaAdminError:
             raise
         except Exception as exc:  # futures raise plain exceptions on timeouts
-            denied = _denied(exc, "DESCRIBE", topic, self.principal)
+            topics = sorted({tp.topic for tp in tps})
+            denied = _denied(exc, "DESCRIBE", topics[0], self.principal)
             if denied is not None:
                 raise KafkaAdminError(denied, fatal=True) from exc
-            msg = f"cannot list the {what} offsets of {topic!r}: {exc}"
+            msg = f"cannot list the {what} offsets of {', '.join(map(repr, topics))}: {exc}"
             raise KafkaAdminError(msg) from exc
 
     def group_offsets(self, group: str, topic: str, *, timeout: float = 10.0) -> dict[int, int]:

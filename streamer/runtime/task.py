@@ -51,6 +51,7 @@ from streamer.runtime.task_context import (
     describe_exception,
     payload_preview,
     typed_store,
+    without_user_message,
 )
 from streamer.state import BytesStore, CachingStore
 from streamer.topology.graph import Topology
@@ -272,7 +273,7 @@ class Task:
             raise exc
         # Per-record warnings may repeat for many records: a user function's own message
         # (which may quote the record, as int('4111...') does) stays out of them by default.
-        logged = reason if self.log_payloads else _without_user_message(exc, reason)
+        logged = reason if self.log_payloads else without_user_message(exc, reason)
         if self.error_policy is ErrorPolicy.SKIP:
             self.counters.add("records-skipped")
             log.warning(
@@ -396,16 +397,3 @@ class Task:
                 cache.close()
             except StateError:
                 log.exception("closing a store of task %s failed", self.id)
-
-
-def _without_user_message(exc: StreamerError, reason: str) -> str:
-    """``reason`` without the message of a user function's exception, which only
-    ``log_payloads`` shows; streamer's own messages never quote records."""
-    cause = exc.__cause__
-    if cause is None or isinstance(cause, StreamerError):
-        return reason
-    step = exc.step if isinstance(exc, ProcessingError) else "?"
-    return (
-        f"step {step!r} raised {type(cause).__name__} (its message may quote the record: "
-        "shown with --log-payloads, and in the dead-letter record's streamer.error header)"
-    )

@@ -42,6 +42,19 @@ def describe_exception(exc: BaseException) -> str:
     return f"{kind}: {text}"
 
 
+def without_user_message(exc: StreamerError, reason: str) -> str:
+    """``reason`` without the message of a user function's exception, which only
+    ``log_payloads`` shows; streamer's own messages never quote records."""
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, StreamerError):
+        return reason
+    step = exc.step if isinstance(exc, ProcessingError) else "?"
+    return (
+        f"step {step!r} raised {type(cause).__name__} (its message may quote the record: "
+        "shown with --log-payloads, and in the dead-letter record's streamer.error header)"
+    )
+
+
 def _preview(data: bytes | None) -> str:
     if data is None:
         return "null"
