@@ -29,6 +29,17 @@ from streamer.kafka.types import TP, Message
 
 log = logging.getLogger(__name__)
 
+_REFUSED_BY_A_REBALANCE = frozenset(
+    {
+        KafkaError.STALE_MEMBER_EPOCH,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+    }
+)
+"""Offset commit errors of a member whose assignment is changing: the next commit, after
+the consumer has caught up with the group, succeeds."""
+
 
 class GroupConsumer:
     """A consumer-group member that hands over batches and reports assignment changes.
@@ -174,7 +185,11 @@ class GroupConsumer:
         try:
             self._consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
-            raise wrap_error(exc, "offset commit") from exc
+            error = wrap_error(exc, "offset commit")
+            code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if code in _REFUSED_BY_A_REBALANCE:
+                error.retriable = True
+            raise error from exc
 
     def group_metadata(self) -> Any:
         return self._consumer.consumer_group_metadata()

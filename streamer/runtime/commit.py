@@ -152,7 +152,8 @@ class CommitProtocol:
                 self.in_transaction = False
             else:
                 self.producer.flush()
-                self._consumer.commit(self._positions, self._offset_metadata())
+                if not self._commit_offsets():
+                    return False
         except KafkaRuntimeError as exc:
             if exc.fatal or not self.exactly_once:
                 raise
@@ -164,6 +165,20 @@ class CommitProtocol:
         self._positions.clear()
         self._tasks.committed(running)
         self.commits += 1
+        return True
+
+    def _commit_offsets(self) -> bool:
+        """At-least-once: commit the positions. A commit that a rebalance refused (a stale
+        member epoch) is not an error there: the output is flushed, and the positions stay
+        to go with the next commit; a crash meanwhile only means records processed again.
+        Returns whether the offsets were committed."""
+        try:
+            self._consumer.commit(self._positions, self._offset_metadata())
+        except KafkaRuntimeError as exc:
+            if exc.fatal or not exc.retriable:
+                raise
+            log.warning("offset commit refused during a rebalance; retried at the next: %s", exc)
+            return False
         return True
 
     def abort(self) -> None:

@@ -68,6 +68,7 @@ class ScriptedKafka:
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[str, list[TP]]] = field(default_factory=list)
     fail_next_commit: KafkaRuntimeError | None = None
+    fail_next_offset_commit: KafkaRuntimeError | None = None
     crash_on_apply: bool = False
     """Read by tests that make a task's store apply fail as if the process died there."""
     on_commit: Callable[[], None] | None = None
@@ -278,6 +279,9 @@ class ScriptedGroupConsumer:
 
     def commit(self, offsets: Mapping[TP, int], metadata: Mapping[TP, str] | None = None) -> None:
         self.kafka.calls.append(("commit_offsets", dict(offsets)))
+        failure, self.kafka.fail_next_offset_commit = self.kafka.fail_next_offset_commit, None
+        if failure is not None:
+            raise failure
         for tp, offset in offsets.items():
             self.kafka.committed[tp] = (offset, (metadata or {}).get(tp, ""))
 

@@ -356,3 +356,24 @@ def test_a_store_that_cannot_be_opened_is_wiped_and_restored_in_full(
     second.loop.commit()
     assert _outputs(kafka)[-1] == ("a", 3)
     second.loop.close(clean=True)
+
+
+def test_at_least_once_keeps_positions_a_rebalance_refused_for_the_next_commit(
+    tmp_path: Path, kafka: ScriptedKafka
+) -> None:
+    kafka.append("in", 0, b"a", b"{}")
+    run = _Run(kafka, _config(tmp_path, Guarantee.AT_LEAST_ONCE))
+    kafka.assign(IN0)
+    run.steps()
+    kafka.fail_next_offset_commit = KafkaRuntimeError("stale member epoch", retriable=True)
+    run.loop.commit()
+    assert kafka.committed == {}
+    assert run.loop.snapshot().commits == 0
+    run.loop.commit()
+    assert kafka.committed[IN0][0] == 1, "the refused positions went with the next commit"
+    kafka.fail_next_offset_commit = KafkaRuntimeError("not authorized", denied=True)
+    kafka.append("in", 0, b"b", b"{}")
+    run.steps()
+    with pytest.raises(KafkaRuntimeError, match="not authorized"):
+        run.loop.commit()
+    run.loop.close(clean=False)
