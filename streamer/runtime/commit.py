@@ -145,6 +145,8 @@ class CommitProtocol:
                 task.flush_changelog()
             if self.exactly_once:
                 if not self.in_transaction:
+                    # Nothing in flight: the stores may record the positions they reached.
+                    self._tasks.committed(running)
                     return False
                 metadata = self._offset_metadata()
                 group = self._consumer.group_metadata()

@@ -37,6 +37,8 @@ class TaskSlot:
     inputs: set[TP] = field(default_factory=set)
     restoring: bool = False
     last_checkpoint: float = 0.0
+    positions_behind: bool = False
+    """True while its stores hold writes applied after their last recorded position."""
     committed_stream_time: int = -1
     changelog_offsets: dict[str, int] = field(default_factory=dict)
     """Per store: the next changelog offset its local state does not yet reflect."""

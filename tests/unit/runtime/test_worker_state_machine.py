@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -377,3 +378,32 @@ def test_at_least_once_keeps_positions_a_rebalance_refused_for_the_next_commit(
     with pytest.raises(KafkaRuntimeError, match="not authorized"):
         run.loop.commit()
     run.loop.close(clean=False)
+
+
+def test_positions_are_read_at_most_once_an_interval_and_caught_up_when_idle(
+    tmp_path: Path, kafka: ScriptedKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamer.runtime import task_manager
+
+    clock = [1_000.0]
+    monkeypatch.setattr(task_manager, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    run = _Run(kafka, _config(tmp_path))
+    kafka.assign(IN0)
+    applied = []
+    for key in (b"a", b"b"):
+        kafka.append("in", 0, key, b"{}")
+        run.steps()
+        kafka.calls.clear()
+        run.loop.commit()
+        applied += [c[2] for c in kafka.calls if c[0] == "apply_stores"]
+    assert applied == [{"counts": 1}, None], "the second commit came within the interval"
+    clock[0] += task_manager.POSITION_INTERVAL_S
+    kafka.calls.clear()
+    run.loop.commit()  # idle: no transaction, but the store is behind its changelog
+    assert [c[2] for c in kafka.calls if c[0] == "apply_stores"] == [{"counts": 2}]
+    assert "commit_transaction" not in kafka.names()
+    clock[0] += task_manager.POSITION_INTERVAL_S
+    kafka.calls.clear()
+    run.loop.commit()  # idle and caught up: nothing to read
+    assert [c[2] for c in kafka.calls if c[0] == "apply_stores"] == [None]
+    run.loop.close(clean=True)
