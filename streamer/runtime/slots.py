@@ -9,7 +9,9 @@ stream time travels as the metadata of the committed input offsets
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ from typing import Any
 from streamer.errors import StateError
 from streamer.kafka.types import TP
 from streamer.runtime.task import Task, TaskId
-from streamer.state import open_store
+from streamer.state import BytesStore, open_store
+
+log = logging.getLogger(__name__)
 
 
 class WallClock:
@@ -82,3 +86,47 @@ def open_locked(path: Path, name: str, *, wait: float = 30.0) -> Any:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def restore_starts(
+    task_id: TaskId,
+    stores: Mapping[str, BytesStore],
+    checkpoint: Mapping[str, int],
+    ends: Mapping[str, tuple[TP, int]],
+) -> tuple[dict[str, int], list[str]]:
+    """Per changelogged store, the offset to restore from, and the stores to wipe.
+
+    Each store records the changelog position its contents reflect, in the write batches
+    that change it; a checkpoint file may record another. Both are lower bounds of what
+    the store holds, so the larger one is where its restore starts. A store with neither
+    but with contents is suspect (written by an older version): it is wiped. A store
+    ahead of its changelog's end belongs to a changelog that was deleted, recreated or
+    truncated: it is wiped too, with a warning.
+    """
+    starts: dict[str, int] = {}
+    suspect: list[str] = []
+    for name, (tp, end) in ends.items():
+        store = stores[name]
+        known = [p for p in (checkpoint.get(name), store.changelog_position()) if p is not None]
+        if not known:
+            if next(iter(store.range(None, None)), None) is not None:
+                log.info("task %s: store %s has no recorded position; rebuilding it", task_id, name)
+                suspect.append(name)
+            continue
+        start = max(known)
+        if start > end:
+            log.warning(
+                "task %s: store %s is ahead of its changelog %s[%d] (position %d, end %d): "
+                "the changelog was deleted, recreated or truncated (e.g. by streamer "
+                "replay or reset); wiping the store and restoring it in full",
+                task_id,
+                name,
+                tp[0],
+                tp[1],
+                start,
+                end,
+            )
+            suspect.append(name)
+            continue
+        starts[name] = start
+    return starts, suspect

@@ -36,7 +36,7 @@ from streamer.kafka.types import TP
 from streamer.processors.api import TaskCounters
 from streamer.runtime.metrics import TaskSnapshot
 from streamer.runtime.restore import StateRestorer
-from streamer.runtime.slots import TaskSlot, decode_offset_metadata
+from streamer.runtime.slots import TaskSlot, decode_offset_metadata, restore_starts
 from streamer.runtime.task import Task, TaskId
 from streamer.state import BytesStore, Checkpoint
 from streamer.topology.graph import Topology
@@ -306,7 +306,7 @@ class TaskManager:
         checkpoint = self._load_checkpoint(directory / CHECKPOINT_FILE)
         directory.mkdir(parents=True, exist_ok=True)
         task = self._build_or_rebuild(task_id, directory, list(ends))
-        starts, suspect = self._restore_starts(task_id, task, checkpoint, ends)
+        starts, suspect = restore_starts(task_id, task.restore_targets(), checkpoint, ends)
         if suspect:
             task.close()
             for store in suspect:
@@ -339,53 +339,6 @@ class TaskManager:
             for store in changelogged:
                 shutil.rmtree(directory / store, ignore_errors=True)
             return self._build(task_id, directory)
-
-    def _restore_starts(
-        self,
-        task_id: TaskId,
-        task: Task,
-        checkpoint: Mapping[str, int],
-        ends: Mapping[str, tuple[TP, int]],
-    ) -> tuple[dict[str, int], list[str]]:
-        """Per changelogged store, the offset to restore from, and the stores to wipe.
-
-        Each store records the changelog position its contents reflect, in the write batches
-        that change it; a checkpoint file may record another. Both are lower bounds of what
-        the store holds, so the larger one is where its restore starts. A store with neither
-        but with contents is suspect (written by an older version): it is wiped. A store
-        ahead of its changelog's end belongs to a changelog that was deleted, recreated or
-        truncated: it is wiped too, with a warning.
-        """
-        targets = task.restore_targets()
-        starts: dict[str, int] = {}
-        suspect: list[str] = []
-        for name, (tp, end) in ends.items():
-            store = targets[name]
-            known = [p for p in (checkpoint.get(name), store.changelog_position()) if p is not None]
-            if not known:
-                if next(iter(store.range(None, None)), None) is not None:
-                    log.info(
-                        "task %s: store %s has no recorded position; rebuilding it", task_id, name
-                    )
-                    suspect.append(name)
-                continue
-            start = max(known)
-            if start > end:
-                log.warning(
-                    "task %s: store %s is ahead of its changelog %s[%d] (position %d, end %d): "
-                    "the changelog was deleted, recreated or truncated (e.g. by streamer "
-                    "replay or reset); wiping the store and restoring it in full",
-                    task_id,
-                    name,
-                    tp[0],
-                    tp[1],
-                    start,
-                    end,
-                )
-                suspect.append(name)
-                continue
-            starts[name] = start
-        return starts, suspect
 
     def _write_checkpoint(self, slot: TaskSlot) -> None:
         """Record the changelog offsets the committed local state reflects.
