@@ -174,10 +174,6 @@ class RestoreConsumer:
         for tp in tps:
             self._assigned.pop((tp.topic, tp.partition), None)
 
-    @property
-    def assigned(self) -> set[TP]:
-        return set(self._assigned)
-
     def consume(self, max_records: int, timeout: float) -> tuple[list[Message], set[TP]]:
         """A batch of records, and the partitions that reported end-of-partition."""
         if not self._assigned:
@@ -204,10 +200,6 @@ class RestoreConsumer:
                 msg = f"restore consumer error: {error.str()}"
                 raise KafkaRuntimeError(msg, fatal=bool(error.fatal()))
         return records, at_end
-
-    def position(self, partition: TP) -> int:
-        result = self._consumer.position([TopicPartition(partition[0], partition[1])])
-        return int(result[0].offset)
 
     def close(self) -> None:
         self._consumer.close()

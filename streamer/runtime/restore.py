@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from streamer.kafka.types import TP, Message
 from streamer.runtime.clients import RestoreConsumerClient
@@ -33,15 +33,6 @@ class _Restoration:
     end: int
     restored: int = 0
     position: int = 0
-
-
-@dataclass
-class RestoreProgress:
-    """Records restored and remaining, for logs and metrics."""
-
-    restored: int = 0
-    remaining: int = 0
-    by_store: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class StateRestorer:
@@ -214,14 +205,6 @@ class StateRestorer:
         self._active.clear()
         self._consumer.close()
 
-    def progress(self) -> RestoreProgress:
-        progress = RestoreProgress()
-        for restoration in self._active.values():
-            remaining = max(0, restoration.end - restoration.position)
-            progress.restored += restoration.restored
-            progress.remaining += remaining
-            progress.by_store[f"{restoration.task}/{restoration.store.name}"] = (
-                restoration.restored,
-                remaining,
-            )
-        return progress
+    def remaining(self) -> int:
+        """Changelog records left to restore, over every active restoration."""
+        return sum(max(0, r.end - r.position) for r in self._active.values())

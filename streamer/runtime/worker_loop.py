@@ -233,7 +233,6 @@ class WorkerLoop:
     # --- snapshot ---------------------------------------------------------------------------
 
     def snapshot(self) -> WorkerSnapshot:
-        progress = self._restorer.progress()
         return WorkerSnapshot(
             self._info,
             records_in=self._records_in,
@@ -242,7 +241,7 @@ class WorkerLoop:
             aborts=self._commit.aborts,
             rebalances=self._rebalances,
             restored=self._restorer.total_restored,
-            restore_remaining=progress.remaining,
+            restore_remaining=self._restorer.remaining(),
             restores_cancelled=self._restorer.cancelled,
             tasks=self._tasks.snapshot(),
             task_counters=self._tasks.counters(),
