@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from streamer._version import __version__ as __version__
 from streamer.dsl import GlobalTable, GroupedStream, Stream, StreamsBuilder, Table, WindowedStream
 from streamer.errors import (
     ConfigError,
@@ -62,7 +63,6 @@ from streamer.topology.windows import (
 if TYPE_CHECKING:
     from streamer.runtime.app import run
 
-__version__ = "0.1.0"
 
 # Resolved on first access: running a topology needs the worker and its Kafka clients.
 _LAZY = {"run": "streamer.runtime.app"}

@@ -16,6 +16,7 @@ truth, the alerts received and the worker logs are kept in ``out_dir``.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import streamer
 from streamer.demo.generator import FraudDataGenerator, GeneratorConfig
 from streamer.demo.ground_truth import write_ground_truth
 from streamer.demo.scoring import score_alerts
@@ -51,12 +51,14 @@ APP_ID = "fraud-demo"
 
 
 def fraud_topology_path() -> Path:
-    """``topologies/fraud.py`` of the source checkout this package runs from."""
-    path = Path(streamer.__file__).resolve().parent.parent / "topologies" / "fraud.py"
-    if not path.is_file():
-        msg = f"the fraud topology is not at {path}: run the demo from a source checkout"
+    """The file of ``topologies/fraud.py``, which the package ships as ``streamer.examples``:
+    in the installed package, or in the checkout under an editable install. The workers load
+    it by path, as ``streamer run topologies/fraud.py`` does, so its sibling imports work."""
+    found = importlib.util.find_spec("streamer.examples.fraud")
+    if found is None or found.origin is None:
+        msg = "streamer.examples.fraud is missing from this installation: reinstall streamer"
         raise StreamerError(msg)
-    return path
+    return Path(found.origin)
 
 
 @dataclass(frozen=True)
