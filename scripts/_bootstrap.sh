@@ -1,5 +1,5 @@
 # Sourced by the scripts in this folder. Creates .venv and installs streamer with its dev
-# extras from this checkout, reinstalling only when pyproject.toml or setup.py changed.
+# extras from this checkout, reinstalling only when its packaging or version changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,7 +13,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=".venv/.streamer-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+stale=0
+for source in pyproject.toml setup.py streamer/_version.py; do
+  if [ ! -f "$stamp" ] || [ "$source" -nt "$stamp" ]; then stale=1; fi
+done
+if [ "$stale" = 1 ]; then
   echo "==> installing streamer and its dev tools into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[dev]"
