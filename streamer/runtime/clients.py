@@ -92,12 +92,21 @@ class AdminClient(Protocol):
     def log_end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]: ...
 
 
+class GroupView(Protocol):
+    """The worker's group as its coordinator describes it (used to place standby copies)."""
+
+    def members(self) -> dict[str, tuple[TP, ...]]:
+        """Per member's client id: the partitions assigned to it."""
+        ...
+
+
 class ClientFactory(Protocol):
     """Builds each client of one worker. Each call returns a new client."""
 
     def admin(self) -> AdminClient: ...
     def producer(self) -> ProducerClient: ...
     def restore_consumer(self) -> RestoreConsumerClient: ...
+    def group_view(self) -> GroupView: ...
     def group_consumer(
         self,
         *,
@@ -150,6 +159,14 @@ class KafkaClientFactory:
         with built_with("restore consumer", conf):
             return RestoreConsumer(conf)
 
+    def group_view(self) -> GroupView:
+        from streamer.kafka.groups import GroupAdmin
+
+        conf = admin_config(self.config)
+        with built_with("admin", conf):
+            admin = GroupAdmin(self.config.bootstrap_servers, config=conf, timeout=5.0)
+        return _DescribedGroup(admin, self.config.app_id)
+
     def group_consumer(
         self,
         *,
@@ -164,3 +181,15 @@ class KafkaClientFactory:
             return GroupConsumer(
                 conf, on_assigned=on_assigned, on_revoked=on_revoked, on_lost=on_lost
             )
+
+
+class _DescribedGroup:
+    """A :class:`GroupView` over the admin API's group description."""
+
+    def __init__(self, admin: Any, group: str) -> None:
+        self._admin = admin
+        self._group = group
+
+    def members(self) -> dict[str, tuple[TP, ...]]:
+        description = self._admin.describe_group(self._group)
+        return {member.client_id: member.partitions for member in description.members}

@@ -88,6 +88,8 @@ class AppConfig:
       merged over it per role. Settings streamer manages itself (``group.id``,
       ``transactional.id``, ``isolation.level``, ...) are refused; see
       :mod:`streamer.runtime.client_config`. Secret values never show in ``repr``.
+    * ``standby_replicas``: how many other hosts keep a warm copy of each task's stores
+      (see :mod:`streamer.runtime.standby`).
     * ``log_payloads``: error logs may show record keys and values (off: only their
       topic, partition, offset and size).
     """
@@ -106,6 +108,7 @@ class AppConfig:
     internal_topic_prefix: str | None = None
     internal_replication_factor: int = 1
     restore_batch: int = 10_000
+    standby_replicas: int = 0
     repartition_purge_interval_ms: int = 30_000
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
     producer_config: Mapping[str, Any] = field(default_factory=dict)
@@ -133,6 +136,9 @@ class AppConfig:
                 "repartition purge interval must be positive, "
                 f"got {self.repartition_purge_interval_ms} ms"
             )
+            raise ConfigError(msg)
+        if self.standby_replicas < 0:
+            msg = f"standby replicas must be >= 0, got {self.standby_replicas}"
             raise ConfigError(msg)
         if self.max_batch <= 0:
             msg = f"max batch must be positive, got {self.max_batch}"

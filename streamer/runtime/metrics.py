@@ -93,6 +93,8 @@ class WorkerSnapshot:
     tasks: tuple[TaskSnapshot, ...] = ()
     task_counters: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Per task id, its counters; they outlive the tasks (moves, rollbacks)."""
+    standby_lags: Mapping[str, int] = field(default_factory=dict)
+    """Per task with a standby copy in this worker: changelog records it is behind."""
 
     @property
     def ready(self) -> bool:

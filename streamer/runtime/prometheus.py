@@ -37,6 +37,8 @@ streamer_task_restore_records             gauge      records of a task's restore
 streamer_task_restore_remaining_records   gauge      records a task still has to restore
 streamer_task_restore_seconds             gauge      seconds a task's restore has run (or
                                                      took), by task
+streamer_task_standby_lag_records         gauge      changelog records a standby copy kept here
+                                                     is behind, by task
 streamer_store_size_bytes                 gauge      estimated size of each store, by task and
                                                      store
 streamer_records_skipped_total            counter    records skipped by the skip policy, by task
@@ -110,6 +112,7 @@ class PrometheusMetrics:
         self._lag_labels: set[TP] = set()
         self._size_labels: set[tuple[str, str]] = set()
         self._restore_labels: set[str] = set()
+        self._standby_labels: set[str] = set()
 
     def _define_flow_metrics(self, r: CollectorRegistry) -> None:
         """What flows: records in and out, batch and commit times, latency, lag."""
@@ -181,6 +184,12 @@ class PrometheusMetrics:
         self.task_restore_seconds = Gauge(
             "streamer_task_restore_seconds",
             "Seconds a task's restore has run, or took",
+            task,
+            registry=r,
+        )
+        self.standby_lag = Gauge(
+            "streamer_task_standby_lag_records",
+            "Changelog records a standby copy kept by this worker is behind",
             task,
             registry=r,
         )
@@ -276,6 +285,11 @@ class PrometheusMetrics:
                 sizes.add(labels)
                 self.store_size.labels(*labels).set(size)
         self._refresh_task_restores(snapshot)
+        for task_id, lag in snapshot.standby_lags.items():
+            self.standby_lag.labels(task_id).set(lag)
+        for gone in self._standby_labels - snapshot.standby_lags.keys():
+            self.standby_lag.remove(gone)
+        self._standby_labels = set(snapshot.standby_lags)
         for labels in self._size_labels - sizes:
             self.store_size.remove(*labels)
         self._size_labels = sizes

@@ -102,6 +102,10 @@ class TaskManager:
     def running_tasks(self) -> list[Task]:
         return [slot.task for slot in self._slots.values() if not slot.restoring]
 
+    def task_ids(self) -> set[str]:
+        """The ids of every owned task, running or restoring."""
+        return {str(task_id) for task_id in self._slots}
+
     def inputs(self) -> list[TP]:
         """Every input partition of every owned task."""
         return list(self._slot_of)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamer.kafka.types import TP, Message
@@ -29,9 +30,11 @@ from streamer.runtime.metrics import (
 from streamer.runtime.purge import RepartitionPurger
 from streamer.runtime.restore import StateRestorer
 from streamer.runtime.slots import WallClock, describe_partitions, open_locked
+from streamer.runtime.standby import StandbyReplicas
 from streamer.runtime.task import RecordSink, StoreOpener, Task, TaskId
 from streamer.runtime.task_manager import TaskManager
 from streamer.runtime.topics import prepare_topics
+from streamer.state import BytesStore, open_store
 from streamer.state.markers import write_marker
 from streamer.topology.graph import Topology
 
@@ -80,6 +83,9 @@ class WorkerLoop:
                 consumer=clients.restore_consumer,
                 admin=lambda: self._admin,
             )
+            self._standbys = self._build_standbys(clients, app_dir)
+            if self._standbys is not None:
+                built.callback(self._standbys.close)
             self._consumer = clients.group_consumer(
                 on_assigned=self._on_assigned, on_revoked=self._on_revoked, on_lost=self._on_lost
             )
@@ -91,7 +97,7 @@ class WorkerLoop:
             exactly_once=config.exactly_once,
             restorer=self._restorer,
             new_task=self._new_task,
-            open_store=open_locked,
+            open_store=self._open_task_store,
             log_end_offsets=self._admin.log_end_offsets,
         )
         self._commit = CommitProtocol(
@@ -140,7 +146,10 @@ class WorkerLoop:
         self._tasks.close_all(clean=clean and not self._commit.in_transaction)
         if not clean:
             self._commit.close()
-        for closer in (self._consumer.close, self._restorer.close, self._producer.close):
+        closers = [self._consumer.close, self._restorer.close, self._producer.close]
+        if self._standbys is not None:
+            closers.append(self._standbys.close)
+        for closer in closers:
             try:
                 closer()
             except Exception:
@@ -175,6 +184,8 @@ class WorkerLoop:
             self._metrics.batch(messages, time.perf_counter() - began)
         if self._restorer.active:
             self._restorer.step(0.05 if not messages else 0.0, self._on_restored)
+        if self._standbys is not None:
+            self._standbys.step(self._tasks.task_ids, restoring=self._restorer.active)
         self._globals.poll()
         for task in self._tasks.running_tasks():
             task.punctuate_wall_clock()
@@ -230,6 +241,30 @@ class WorkerLoop:
             log_payloads=self._config.log_payloads,
         )
 
+    def _build_standbys(self, clients: ClientFactory, app_dir: Path) -> StandbyReplicas | None:
+        cfg = self._config
+        if cfg.standby_replicas <= 0:
+            return None
+        return StandbyReplicas(
+            self._topology,
+            prefix=cfg.prefix,
+            me=f"{cfg.app_id}-{cfg.slot}",
+            app_dir=app_dir,
+            replicas=cfg.standby_replicas,
+            consumer=clients.restore_consumer(),
+            group=clients.group_view(),
+            open_store=lambda path, name: open_store("rocksdb", name, path),
+            batch=cfg.restore_batch,
+        )
+
+    def _open_task_store(self, path: Path, name: str) -> BytesStore:
+        """A task's store: handed over by its standby copy in this worker, else opened."""
+        if self._standbys is not None:
+            store = self._standbys.take(path)
+            if store is not None:
+                return store
+        return open_locked(path, name)  # type: ignore[no-any-return]
+
     # --- snapshot ---------------------------------------------------------------------------
 
     def snapshot(self) -> WorkerSnapshot:
@@ -245,6 +280,7 @@ class WorkerLoop:
             restores_cancelled=self._restorer.cancelled,
             tasks=self._tasks.snapshot(),
             task_counters=self._tasks.counters(),
+            standby_lags=self._standbys.lags() if self._standbys is not None else {},
         )
 
     def _publish_now(self, now: float | None = None) -> None:

@@ -73,6 +73,8 @@ class ScriptedKafka:
     """Read by tests that make a task's store apply fail as if the process died there."""
     on_commit: Callable[[], None] | None = None
     """Runs inside the producer's commit, before it succeeds: a test looks at local state."""
+    members: dict[str, tuple[TP, ...]] = field(default_factory=dict)
+    """The group as its description shows it: per member's client id, its partitions."""
 
     def create(self, topic: str, partitions: int) -> None:
         self.topics.setdefault(topic, [[] for _ in range(partitions)])
@@ -116,6 +118,9 @@ class ScriptedClients:
     def restore_consumer(self) -> ScriptedRestoreConsumer:
         return ScriptedRestoreConsumer(self.kafka)
 
+    def group_view(self) -> ScriptedGroupView:
+        return ScriptedGroupView(self.kafka)
+
     def group_consumer(
         self,
         *,
@@ -125,6 +130,16 @@ class ScriptedClients:
     ) -> ScriptedGroupConsumer:
         self.group = ScriptedGroupConsumer(self.kafka, on_assigned, on_revoked, on_lost)
         return self.group
+
+
+class ScriptedGroupView:
+    """The group's description: :attr:`ScriptedKafka.members`."""
+
+    def __init__(self, kafka: ScriptedKafka) -> None:
+        self.kafka = kafka
+
+    def members(self) -> dict[str, tuple[TP, ...]]:
+        return dict(self.kafka.members)
 
 
 class ScriptedAdmin:

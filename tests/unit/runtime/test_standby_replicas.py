@@ -1,0 +1,113 @@
+"""Standby replicas: placement by rendezvous hashing, tailing changelogs into on-disk copies
+with their positions, and the handover of an open copy to the task that takes it over."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from streamer import StreamsBuilder
+from streamer.runtime.standby import StandbyReplicas, host_of, standby_members
+from streamer.state import BytesStore, RocksDBStore, open_store
+from tests.unit.runtime.scripted import ScriptedGroupView, ScriptedKafka, ScriptedRestoreConsumer
+
+APP = "app"
+CHANGELOG = f"{APP}-counts-changelog"
+
+
+def _topology():  # type: ignore[no-untyped-def]
+    builder = StreamsBuilder()
+    builder.stream("in").group_by_key().count(name="counts").to_stream().to("out")
+    return builder.build()
+
+
+def _opener(path: Path, name: str) -> BytesStore:
+    return open_store("rocksdb", name, path)
+
+
+def test_a_host_is_a_slot_prefix() -> None:
+    assert host_of("app-host-a-12") == "app-host-a-"
+    assert host_of("app-0") == "app-"
+
+
+def test_placement_skips_the_owners_host_and_spreads_copies_evenly() -> None:
+    members = [f"app-h{h}-{n}" for h in range(4) for n in range(2)]
+    held: Counter[str] = Counter()
+    for task in range(400):
+        owner = members[task % len(members)]
+        chosen = standby_members(f"0_{task}", owner, members, 2)
+        assert len(chosen) == 2
+        assert len({host_of(m) for m in chosen}) == 2, "one copy per host"
+        assert host_of(owner) not in {host_of(m) for m in chosen}
+        assert chosen == standby_members(f"0_{task}", owner, reversed(members), 2)
+        held.update(chosen)
+    assert set(held) == set(members)
+    assert max(held.values()) < 2 * min(held.values()), held
+
+
+def test_a_copy_tails_its_changelog_and_is_handed_over_open(tmp_path: Path) -> None:
+    kafka = ScriptedKafka()
+    kafka.create(CHANGELOG, 2)
+    for n in range(5):
+        kafka.append(CHANGELOG, 1, f"k{n}".encode(), b"v")
+    kafka.members = {"app-a-0": (("in", 0),), "app-b-0": (("in", 1),)}
+    owned: set[str] = set()
+    standbys = StandbyReplicas(
+        _topology(),
+        prefix=APP,
+        me="app-a-0",
+        app_dir=tmp_path,
+        replicas=1,
+        consumer=ScriptedRestoreConsumer(kafka),
+        group=ScriptedGroupView(kafka),
+        open_store=_opener,
+        batch=3,
+        refresh_interval=0.0,
+    )
+    standbys.step(lambda: owned, restoring=False)
+    assert standbys.lags() == {"0_1": 2}, "one batch of 3 applied, 2 behind"
+    standbys.step(lambda: owned, restoring=True)
+    assert standbys.lags() == {"0_1": 2}, "no standby work while a restore runs"
+    standbys.step(lambda: owned, restoring=False)
+    assert standbys.lags() == {"0_1": 0}
+
+    path = tmp_path / "0_1" / "counts"
+    assert standbys.take(tmp_path / "0_0" / "counts") is None
+    store = standbys.take(path)
+    assert store is not None and store.is_open
+    assert store.changelog_position() == 5
+    assert len(list(store.range(None, None))) == 5
+    assert standbys.lags() == {}
+    kafka.append(CHANGELOG, 1, b"k9", b"v")
+    standbys.step(lambda: {"0_1"}, restoring=False)
+    assert store.get(b"k9") is None, "a copy handed over is no longer written"
+    store.close()
+    standbys.close()
+
+
+def test_a_copy_placed_elsewhere_is_closed_and_its_files_stay(tmp_path: Path) -> None:
+    kafka = ScriptedKafka()
+    kafka.create(CHANGELOG, 1)
+    kafka.append(CHANGELOG, 0, b"k", b"v")
+    kafka.members = {"app-a-0": (), "app-b-0": (("in", 0),)}
+    standbys = StandbyReplicas(
+        _topology(),
+        prefix=APP,
+        me="app-a-0",
+        app_dir=tmp_path,
+        replicas=1,
+        consumer=ScriptedRestoreConsumer(kafka),
+        group=ScriptedGroupView(kafka),
+        open_store=_opener,
+        batch=10,
+        refresh_interval=0.0,
+    )
+    standbys.step(set, restoring=False)
+    assert standbys.lags() == {"0_0": 0}
+    kafka.members = {"app-a-0": (("in", 0),), "app-b-0": ()}  # the task moved here...
+    standbys.step(set, restoring=False)  # ... but is not open yet: the owner's host is skipped
+    assert standbys.lags() == {}
+    store = RocksDBStore(tmp_path / "0_0" / "counts", "counts")  # the lock was released
+    assert store.changelog_position() == 1
+    store.close()
+    standbys.close()
