@@ -220,7 +220,9 @@ class StandbyReplicas:
         }
 
     def _placed(self, members: Mapping[str, Sequence[TP]], active: set[str]) -> dict[str, TaskId]:
-        """The tasks whose copy this worker keeps, by id."""
+        """The tasks whose copy this worker keeps, by id. A copy of a task that the
+        description already shows assigned to this worker is kept until the assignment
+        reaches it and takes the copy over."""
         if self._me not in members:
             return {}
         owners: dict[TaskId, str] = {}
@@ -229,12 +231,17 @@ class StandbyReplicas:
                 sub = self._topology.subtopology_for(topic, self._prefix)
                 if sub is not None:
                     owners[TaskId(sub.id, partition)] = member
+        held = {copy.task for copy in self._copies.values()}
         return {
             str(task): task
             for task, owner in owners.items()
             if str(task) not in active
             and self._changelogs(task)
-            and self._me in standby_members(str(task), owner, members, self._replicas)
+            and (
+                # assigned here by the description but not opened yet: about to be taken over
+                (owner == self._me and str(task) in held)
+                or self._me in standby_members(str(task), owner, members, self._replicas)
+            )
         }
 
     def _keep(self, task: str, task_id: TaskId) -> None:

@@ -104,8 +104,17 @@ def test_a_copy_placed_elsewhere_is_closed_and_its_files_stay(tmp_path: Path) ->
     )
     standbys.step(set, restoring=False)
     assert standbys.lags() == {"0_0": 0}
-    kafka.members = {"app-a-0": (("in", 0),), "app-b-0": ()}  # the task moved here...
-    standbys.step(set, restoring=False)  # ... but is not open yet: the owner's host is skipped
+    kafka.members = {"app-a-0": (("in", 0),), "app-b-0": ()}  # the task moves here:
+    standbys.step(set, restoring=False)  # the copy waits for the assignment to take it over
+    assert standbys.lags() == {"0_0": 0}
+    # A third host joins and ranks first for the copy of 0_0, now owned by b again.
+    third = next(
+        m
+        for m in (f"app-c{n}-0" for n in range(100))
+        if standby_members("0_0", "app-b-0", ["app-a-0", "app-b-0", m], 1) == [m]
+    )
+    kafka.members = {"app-a-0": (), "app-b-0": (("in", 0),), third: ()}
+    standbys.step(set, restoring=False)
     assert standbys.lags() == {}
     store = RocksDBStore(tmp_path / "0_0" / "counts", "counts")  # the lock was released
     assert store.changelog_position() == 1
