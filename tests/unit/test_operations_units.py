@@ -180,6 +180,7 @@ def _snapshot(*, aborts: int, skipped: int, assigned: bool = True) -> WorkerSnap
         restore_remaining=25,
         tasks=tasks,
         task_counters={"0_0": {"records-skipped": skipped, "late": 1}},
+        standby_lags={"0_1": 7} if assigned else {},
     )
 
 
@@ -238,6 +239,7 @@ def test_prometheus_metrics_count_batches_commits_and_worker_state() -> None:
     assert s['streamer_task_restore_records{task="0_0"}'] == 120
     assert s['streamer_task_restore_seconds{task="0_0"}'] == 1.5
     assert s['streamer_task_restore_remaining_records{task="0_0"}'] == 0
+    assert s['streamer_task_standby_lag_records{task="0_1"}'] == 7
     assert s['streamer_records_skipped_total{task="0_0"}'] == 4
     assert s['streamer_processor_events_total{event="late",task="0_0"}'] == 1
     assert s['streamer_consumer_lag_records{partition="0",topic="orders"}'] == 5
@@ -254,6 +256,7 @@ def test_prometheus_metrics_count_batches_commits_and_worker_state() -> None:
     consumer_stats(json.dumps({"topics": {}}))
     assert not any(k.startswith("streamer_consumer_lag_records{") for k in _samples(metrics))
     assert not any(k.startswith("streamer_task_restore") for k in _samples(metrics))
+    assert not any(k.startswith("streamer_task_standby") for k in _samples(metrics))
 
 
 def test_no_metrics_by_default() -> None:
