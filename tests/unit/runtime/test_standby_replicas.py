@@ -74,7 +74,8 @@ def test_a_copy_tails_its_changelog_and_is_handed_over_open(tmp_path: Path) -> N
     path = tmp_path / "0_1" / "counts"
     assert standbys.take(tmp_path / "0_0" / "counts") is None
     store = standbys.take(path)
-    assert store is not None and store.is_open
+    assert store is not None
+    assert store.is_open
     assert store.changelog_position() == 5
     assert len(list(store.range(None, None))) == 5
     assert standbys.lags() == {}
