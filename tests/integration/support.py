@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from streamer.kafka.admin import KafkaAdmin, TopicSpec
 from streamer.kafka.clients import produce
@@ -234,6 +234,13 @@ def decode(value: bytes | None) -> Any:
     return None if value is None else json.loads(value)
 
 
+_COORDINATOR_MOVING = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+)
+
+
 def wait_for_group_caught_up(bootstrap: str, group: str, topic: str, *, timeout: float) -> None:
     """Wait until ``group`` has committed offsets at the end of every partition of ``topic``.
 
@@ -259,6 +266,11 @@ def wait_for_group_caught_up(bootstrap: str, group: str, topic: str, *, timeout:
                         [TopicPartition(topic, p) for p in partitions], timeout=10
                     )
                 }
+            except KafkaException as exc:
+                # The group's coordinator is moving or loading (a fresh broker): ask again.
+                if exc.args[0].code() not in _COORDINATOR_MOVING:
+                    raise
+                committed = {}
             finally:
                 probe.close()
             behind = {
