@@ -44,7 +44,7 @@ from streamer.runtime.metrics import (
     WorkerMetrics,
     WorkerSnapshot,
 )
-from streamer.runtime.worker_loop import WorkerLoop
+from streamer.runtime.worker_loop import StoreWrapper, WorkerLoop
 from streamer.topology.graph import Topology
 
 if TYPE_CHECKING:
@@ -60,7 +60,9 @@ class Worker:
 
     ``metrics`` receives per-batch and per-commit measurements (default: none);
     ``tracing``, when given, records spans and carries trace context in headers;
-    ``clients`` builds the Kafka clients (default: :class:`KafkaClientFactory`).
+    ``clients`` builds the Kafka clients (default: :class:`KafkaClientFactory`);
+    ``wrap_store`` is given every task store as it is opened and returns the store the task
+    uses, so an observer such as the query server can wrap it.
     Constructing a worker connects to nothing: :meth:`run` does.
     """
 
@@ -73,6 +75,7 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         tracing: Tracing | None = None,
         clients: ClientFactory | None = None,
+        wrap_store: StoreWrapper | None = None,
     ) -> None:
         self.topology = topology
         self.config = config
@@ -82,6 +85,7 @@ class Worker:
             config, group_protocol=group_protocol, client_extras=self.metrics.client_config
         )
         self.info = WorkerInfo(config.app_id, config.slot, config.guarantee.value)
+        self._wrap_store = wrap_store
         self._stop = threading.Event()
         self._snapshot = WorkerSnapshot(self.info)
 
@@ -112,6 +116,7 @@ class Worker:
             tracing=self.tracing,
             stop=self._stop,
             publish=self._publish,
+            wrap_store=self._wrap_store,
         )
         try:
             loop.start()

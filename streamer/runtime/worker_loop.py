@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+StoreWrapper = Callable[[Path, str, BytesStore], BytesStore]
+"""Given every task store as it is opened (its path, name and store), returns the store
+the task uses: an observer such as the query server wraps it to read it from its threads."""
+
 MAX_DIRTY_KEYS = 50_000
 """Commit early once the write caches of this worker hold this many dirty keys."""
 
@@ -60,9 +64,11 @@ class WorkerLoop:
         tracing: Tracing | None,
         stop: threading.Event,
         publish: Callable[[WorkerSnapshot], None],
+        wrap_store: StoreWrapper | None = None,
     ) -> None:
         self._topology = topology
         self._config = config
+        self._wrap_store = wrap_store
         self._metrics = metrics
         self._tracing = tracing
         self._stop = stop
@@ -258,12 +264,14 @@ class WorkerLoop:
         )
 
     def _open_task_store(self, path: Path, name: str) -> BytesStore:
-        """A task's store: handed over by its standby copy in this worker, else opened."""
+        """A task's store: handed over by its standby copy in this worker, else opened;
+        then given to ``wrap_store`` when there is one."""
+        store: BytesStore | None = None
         if self._standbys is not None:
             store = self._standbys.take(path)
-            if store is not None:
-                return store
-        return open_locked(path, name)  # type: ignore[no-any-return]
+        if store is None:
+            store = open_locked(path, name)
+        return store if self._wrap_store is None else self._wrap_store(path, name, store)
 
     # --- snapshot ---------------------------------------------------------------------------
 
