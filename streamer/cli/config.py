@@ -27,6 +27,9 @@ UNSET = {
     "commit_interval_ms": "100 under exactly-once, 1000 under at-least-once",
     "internal_topic_prefix": "the app id",
     "metrics_port": "no metrics served",
+    "http_port": "no query server",
+    "advertised_url": "http://<http-address>:<http-port + i>",
+    "http_token": "no token: anyone who reaches the port may read",
 }
 
 
@@ -67,7 +70,8 @@ def render(settings: Settings) -> str:
             if value is None:
                 rows.append((f"# {option.name} is not set", UNSET.get(option.name, "")))
             else:
-                rows.append((f"{option.name} = {_toml(value)}", settings.origins[option.name]))
+                shown = REDACTED if is_secret(option.name) else value
+                rows.append((f"{option.name} = {_toml(shown)}", settings.origins[option.name]))
         lines += ["", f"[{table}]", *_aligned(rows)]
     for role in ROLES:
         values: Mapping[str, Any] = settings.kafka[role]

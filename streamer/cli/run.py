@@ -7,6 +7,7 @@ from typing import Any
 
 from streamer.cli._config import add_config_options, settings_of
 from streamer.errors import ConfigError
+from streamer.runtime.launch import WorkerOptions, worker_url
 from streamer.runtime.loader import load_topology
 from streamer.runtime.settings import OPTIONS, Settings
 from streamer.runtime.supervisor import Supervisor
@@ -25,6 +26,11 @@ HELP = {
     "metrics_port": "serve Prometheus metrics: worker process i listens on PORT+i",
     "log_payloads": "error logs may show record keys and values (default: only where the "
     "record is)",
+    "http_port": "serve interactive queries and the web console: worker process i listens "
+    "on PORT+i (token: STREAMER_HTTP_TOKEN or [run] http_token; docs/queries.md)",
+    "http_address": "address the query servers bind (default: 127.0.0.1, this host only)",
+    "advertised_url": "the URL other members reach worker 0's query server at; worker i "
+    "advertises its port + i (default: http://<http-address>:<port>)",
 }
 
 
@@ -45,14 +51,36 @@ def register(subparsers: Any) -> None:
 
 
 def check_run_settings(settings: Settings) -> None:
-    """What only ``streamer run`` needs: room for one metrics port per process."""
-    port, processes = settings.values["metrics_port"], settings.values["processes"]
-    if port is not None and not 0 < port <= 65535 - processes:
-        msg = (
-            f"metrics port ({settings.origins['metrics_port']}) must leave room for "
-            f"{processes} ports (1 to 65535), got {port}"
-        )
-        raise ConfigError(msg)
+    """What only ``streamer run`` needs: room for one metrics and one query port per
+    process, a valid advertised URL, and the query extra when queries are served."""
+    processes = settings.values["processes"]
+    for name in ("metrics_port", "http_port"):
+        port = settings.values[name]
+        if port is not None and not 0 < port <= 65535 - processes:
+            msg = (
+                f"{name.replace('_', ' ')} ({settings.origins[name]}) must leave room for "
+                f"{processes} ports (1 to 65535), got {port}"
+            )
+            raise ConfigError(msg)
+    if settings.values["http_port"] is not None:
+        from streamer.query.server import require_query_extra
+
+        require_query_extra()
+        http = http_options(settings)
+        for i in range(processes):
+            worker_url(http.advertised_url, http.http_address, 1 + i, i)
+
+
+def http_options(settings: Settings) -> WorkerOptions:
+    """The query server settings every worker process gets (ports and URLs per process
+    are the supervisor's)."""
+    values = settings.values
+    return WorkerOptions(
+        http_port=values["http_port"],
+        http_address=values["http_address"],
+        advertised_url=values["advertised_url"],
+        http_token=values["http_token"],
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,5 +97,6 @@ def run(args: argparse.Namespace) -> int:
         max_failures=values["max_restarts"],
         metrics_port=values["metrics_port"],
         metrics_address=values["metrics_address"],
+        http=http_options(settings),
         verbose=bool(getattr(args, "verbose", False)),
     ).run()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import dataclasses
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from streamer.errors import ConfigError, StreamerError
 from streamer.kafka.admin import KafkaAdminError
@@ -42,6 +43,10 @@ from streamer.runtime.loader import load_topology
 from streamer.runtime.metrics import WorkerMetrics
 from streamer.runtime.tracing import Tracing, tracing_from_env
 from streamer.runtime.worker import Worker
+
+if TYPE_CHECKING:
+    from streamer.query.server import QueryServer
+    from streamer.topology.graph import Topology
 
 log = logging.getLogger("streamer")
 
@@ -162,14 +167,22 @@ def run_worker(
             if tracing is not None:
                 cleanups.callback(_quietly, tracing.shutdown)
                 log.info("tracing on: exporting spans as the OTEL_* variables say")
+            topology = load_topology(spec)
+            query = _query_server(topology, config, options, metrics, cleanups.callback)
+            if query is not None:
+                config = dataclasses.replace(config, query_url=query.url)
+                metrics = query.metrics
             worker = Worker(
-                load_topology(spec),
+                topology,
                 config,
                 group_protocol=options.group_protocol,
                 metrics=metrics,
                 tracing=tracing,
+                open_store=None if query is None else query.registry.open,
             )
             workers.append(worker)
+            if query is not None:
+                query.start(lambda: worker.snapshot)
             if not stop_requested.is_set():
                 worker.run()
         except StreamerError as exc:
@@ -192,11 +205,37 @@ def _metrics(
     return metrics
 
 
+def _query_server(
+    topology: Topology,
+    config: AppConfig,
+    options: WorkerOptions,
+    metrics: WorkerMetrics | None,
+    on_exit: Callable[[Callable[[], None]], object],
+) -> QueryServer | None:
+    """The worker's query server (bound, not yet serving) when it has an HTTP port."""
+    if options.http_port is None:
+        return None
+    from streamer.query.server import QueryServer
+
+    url = options.advertised_url or f"http://{options.http_address}:{options.http_port}"
+    server = QueryServer(
+        topology,
+        config,
+        address=options.http_address,
+        port=options.http_port,
+        url=url,
+        token=options.http_token,
+        metrics=metrics,
+    )
+    on_exit(lambda: _quietly(server.stop))
+    return server
+
+
 def _quietly(cleanup: Callable[[], None]) -> None:
     try:
         cleanup()
     except Exception:
-        log.exception("shutting down metrics or tracing failed")
+        log.exception("shutting down metrics, tracing or the query server failed")
 
 
 def report_failure(fd: int, reason: str) -> None:

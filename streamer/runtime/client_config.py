@@ -96,7 +96,7 @@ def group_consumer_config(
         "group.id": config.app_id,
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
-        "client.id": f"{config.app_id}-{config.slot}",
+        "client.id": member_client_id(config),
     }
     if group_protocol == "consumer":
         managed["group.protocol"] = "consumer"
@@ -107,6 +107,23 @@ def group_consumer_config(
     if config.static_membership:
         managed["group.instance.id"] = f"{config.app_id}-{config.slot}"
     return {**defaults, **extra, **user_settings(config, "consumer"), **managed}
+
+
+QUERY_URL_SEPARATOR = "|"
+"""Between the slot and the query server's URL in a group member's client id."""
+
+
+def member_client_id(config: AppConfig) -> str:
+    """The group consumer's client id: ``<app-id>-<slot>``, then ``|<url>`` when the worker
+    serves queries, so the group description tells every member where to send a query."""
+    own = f"{config.app_id}-{config.slot}"
+    return own if config.query_url is None else f"{own}{QUERY_URL_SEPARATOR}{config.query_url}"
+
+
+def query_url_of(client_id: str) -> str | None:
+    """The query server URL a member published in its client id, or None."""
+    _own, sep, url = client_id.partition(QUERY_URL_SEPARATOR)
+    return url if sep and url else None
 
 
 def restore_consumer_config(config: AppConfig) -> dict[str, Any]:

@@ -39,7 +39,7 @@ _APP_ID = re.compile(r"^[a-zA-Z0-9._-]{1,200}$")
 APP_ID_RULE = "1-200 characters from [a-zA-Z0-9._-], and not '.' or '..'"
 """Kafka's group-id rule, which also keeps ``<state_dir>/<app_id>`` inside the state dir."""
 
-_SECRET_KEYS = frozenset({"ssl.key.pem", "ssl_key", "sasl.oauthbearer.config"})
+_SECRET_KEYS = frozenset({"ssl.key.pem", "ssl_key", "sasl.oauthbearer.config", "http_token"})
 _SECRET_WORDS = ("password", "secret", "passphrase", "private.key", "credentials")
 REDACTED = "***"
 
@@ -92,6 +92,9 @@ class AppConfig:
       (see :mod:`streamer.runtime.standby`).
     * ``log_payloads``: error logs may show record keys and values (off: only their
       topic, partition, offset and size).
+    * ``query_url``: the advertised URL of this worker's query server, if it runs one. It
+      is published in the group consumer's client id (``<app-id>-<slot>|<url>``), so any
+      member finds the URL of a partition's owner in the group description.
     """
 
     app_id: str
@@ -115,6 +118,7 @@ class AppConfig:
     kafka_config: Mapping[str, Any] = field(default_factory=dict)
     admin_config: Mapping[str, Any] = field(default_factory=dict)
     log_payloads: bool = False
+    query_url: str | None = None
 
     def __post_init__(self) -> None:
         from streamer.runtime.client_config import check_user_settings

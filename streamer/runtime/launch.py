@@ -22,11 +22,13 @@ import contextlib
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from streamer.errors import ConfigError
 from streamer.runtime.config import AppConfig, ErrorPolicy, Guarantee
@@ -38,12 +40,49 @@ wrong, or the cluster refused it (authentication, TLS, a missing ACL)."""
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """How a worker process runs, besides its :class:`AppConfig`."""
+    """How a worker process runs, besides its :class:`AppConfig`.
+
+    ``http_port`` starts the query server (:mod:`streamer.query`) on ``http_address``;
+    ``advertised_url`` is where other members reach it (see :func:`worker_url`) and
+    ``http_token`` the bearer token it requires (a secret: it travels only on the config
+    pipe and never shows in a repr).
+    """
 
     group_protocol: str = "consumer"
     metrics_port: int | None = None
     metrics_address: str = "0.0.0.0"
     verbose: bool = False
+    http_port: int | None = None
+    http_address: str = "127.0.0.1"
+    advertised_url: str | None = None
+    http_token: str | None = field(default=None, repr=False)
+
+
+def worker_url(advertised: str | None, address: str, port: int, offset: int) -> str:
+    """The URL worker number ``offset`` of a host advertises for its query server.
+
+    Without ``advertised``, ``http://<address>:<port>`` (the host's name when the server
+    binds every address). With it, the URL's port plus ``offset`` (or ``port`` when the URL
+    has none): ``http://10.0.0.5:8080`` is worker 0's, ``http://10.0.0.5:8081`` worker 1's.
+    """
+    if advertised is None:
+        host = socket.getfqdn() if address in ("", "0.0.0.0", "::") else address
+        return f"http://{_bracketed(host)}:{port}"
+    parts = urlsplit(advertised)
+    try:
+        given_port = parts.port
+    except ValueError:
+        given_port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or given_port == -1:
+        msg = f"advertised URL must be http(s)://host[:port][/path], got {advertised!r}"
+        raise ConfigError(msg)
+    own_port = port if given_port is None else given_port + offset
+    netloc = f"{_bracketed(parts.hostname)}:{own_port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def config_to_json(config: AppConfig) -> str:

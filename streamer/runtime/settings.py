@@ -32,7 +32,14 @@ from typing import Any
 
 from streamer.errors import ConfigError
 from streamer.runtime.client_config import ROLE_TABLES, check_user_settings
-from streamer.runtime.config import AppConfig, ErrorPolicy, Guarantee, check_app_id, is_secret
+from streamer.runtime.config import (
+    REDACTED,
+    AppConfig,
+    ErrorPolicy,
+    Guarantee,
+    check_app_id,
+    is_secret,
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_restarts", "run", int, 5, "give up after this many failures", minimum=1),
     Option("metrics_port", "run", int, None, "first Prometheus port", minimum=1),
     Option("metrics_address", "run", str, "0.0.0.0", "address of the metrics servers"),
+    Option("http_port", "run", int, None, "first query and console port", minimum=1),
+    Option("http_address", "run", str, "127.0.0.1", "address of the query servers"),
+    Option("advertised_url", "run", str, None, "URL other members reach worker 0's server at"),
+    Option("http_token", "run", str, None, "bearer token the query servers require", flag=False),
 )
 OPTION: Mapping[str, Option] = {o.name: o for o in OPTIONS}
 TABLES = ("app", "run")
@@ -143,6 +154,12 @@ class Settings:
     kafka: Mapping[str, Mapping[str, Any]] = field(repr=False)  # may hold secrets
     kafka_origins: Mapping[tuple[str, str], str] = field(default_factory=dict)
     path: Path | None = None
+
+    def __repr__(self) -> str:
+        values = {
+            k: REDACTED if is_secret(k) and v is not None else v for k, v in self.values.items()
+        }
+        return f"Settings(values={values!r}, origins={self.origins!r}, path={self.path!r})"
 
     def given(self, name: str) -> bool:
         return self.origins[name] != "default"

@@ -27,7 +27,9 @@ SIGKILL, each child gets SIGTERM from the kernel (see :mod:`streamer.runtime.chi
 worker outlives it; launching happens on the thread that calls :meth:`Supervisor.run`.
 
 With ``metrics_port`` P, child ``i`` (``i = 0..N-1``) serves Prometheus metrics on port
-``P + i``, and keeps its port across restarts.
+``P + i``, and keeps its port across restarts. ``http`` (options with ``http_port`` H)
+likewise starts child ``i``'s query server on port ``H + i``, advertised at
+:func:`~streamer.runtime.launch.worker_url`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from streamer.runtime.launch import (
     config_from_json,
     config_to_json,
     launch_worker,
+    worker_url,
 )
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,7 @@ class Supervisor:
         group_protocol: str = "consumer",
         metrics_port: int | None = None,
         metrics_address: str = "0.0.0.0",
+        http: WorkerOptions | None = None,
         verbose: bool = False,
         backoff_base: float = 1.0,
         launcher: Launcher | None = None,
@@ -130,8 +134,11 @@ class Supervisor:
             for i in range(processes)
         ]
         self.max_failures = max_failures
-        self.options = WorkerOptions(
-            group_protocol=group_protocol, metrics_address=metrics_address, verbose=verbose
+        self.options = dataclasses.replace(
+            http or WorkerOptions(),
+            group_protocol=group_protocol,
+            metrics_address=metrics_address,
+            verbose=verbose,
         )
         self.metrics_port = metrics_port
         self.backoff_base = backoff_base
@@ -149,6 +156,11 @@ class Supervisor:
         if self.metrics_port is not None:
             port = self.metrics_port + child.instance - self.config.instance
             options = dataclasses.replace(options, metrics_port=port)
+        if options.http_port is not None:
+            offset = child.instance - self.config.instance
+            port = options.http_port + offset
+            url = worker_url(options.advertised_url, options.http_address, port, offset)
+            options = dataclasses.replace(options, http_port=port, advertised_url=url)
         status_read, status_write = os.pipe()
         try:
             child.process = self._launch(config, options, status_write)
