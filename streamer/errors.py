@@ -14,7 +14,11 @@ Hierarchy (classes defined outside this module name their module)::
     ├── KafkaClientError         (streamer.kafka.clients) a helper client's produce/consume failed
     ├── KafkaAdminError          (streamer.kafka.admin) an admin request failed or timed out
     ├── KafkaRuntimeError        (streamer.kafka.runtime_clients) a worker's client call failed
-    └── OperationRefused         (streamer.ops.apps) an operation would be unsafe now
+    ├── OperationRefused         (streamer.ops.apps) an operation would be unsafe now
+    ├── QueryError               (streamer.query) a query the server refused or could not answer
+    ├── BadKey                   (streamer.query.reads) a query's key cannot be encoded
+    ├── UnknownStore             (streamer.query.routing) a query names no store of the app
+    └── StoreUnavailable         (streamer.query.stores) a task's store is not open here
 
 Every exception class defined anywhere under ``streamer`` is drawn here, and derives from
 :class:`StreamerError`; ``tests/unit/test_errors_tree.py`` keeps it that way.

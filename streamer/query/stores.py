@@ -1,8 +1,8 @@
 """The worker's open stores, as the query server reads them: committed state only.
 
-The worker opens every task store through :meth:`StoreRegistry.open`, which wraps the
-RocksDB store in a :class:`GuardedStore` and files it under ``(task id, store name)`` (the
-store's directory is ``<app_dir>/<task id>/<store>``). The worker's thread uses the wrapper
+The worker gives every task store it opens to :meth:`StoreRegistry.wrap`, which wraps it
+in a :class:`GuardedStore` and files it under ``(task id, store name)`` (the store's
+directory is ``<app_dir>/<task id>/<store>``). The worker's thread uses the wrapper
 as it would the store itself. The query server's threads read through
 :meth:`StoreRegistry.reading`.
 
@@ -29,8 +29,6 @@ from pathlib import Path
 
 from streamer.errors import StreamerError
 from streamer.state import BytesStore
-
-Opener = Callable[[Path, str], BytesStore]
 
 
 class StoreUnavailable(StreamerError):
@@ -101,22 +99,18 @@ class GuardedStore:
 class StoreRegistry:
     """Every store the worker has open, by task id and store name. Thread-safe."""
 
-    def __init__(self, opener: Opener | None = None) -> None:
-        if opener is None:
-            from streamer.runtime.slots import open_locked
-
-            opener = open_locked
-        self._opener = opener
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stores: dict[tuple[str, str], GuardedStore] = {}
 
-    def open(self, path: Path, name: str) -> BytesStore:
-        """Open the store ``name`` at ``path`` (``<app_dir>/<task id>/<name>``) and file it."""
+    def wrap(self, path: Path, name: str, store: BytesStore) -> BytesStore:
+        """File the task store ``name`` just opened at ``path`` (``<app_dir>/<task>/<name>``)
+        and return the guarded store the task is to use instead."""
         key = (Path(path).parent.name, name)
-        store = GuardedStore(self._opener(path, name), lambda s: self._forget(key, s))
+        guarded = GuardedStore(store, lambda s: self._forget(key, s))
         with self._lock:
-            self._stores[key] = store
-        return store
+            self._stores[key] = guarded
+        return guarded
 
     def _forget(self, key: tuple[str, str], store: GuardedStore) -> None:
         with self._lock:

@@ -178,7 +178,7 @@ def run_worker(
                 group_protocol=options.group_protocol,
                 metrics=metrics,
                 tracing=tracing,
-                open_store=None if query is None else query.registry.open,
+                wrap_store=None if query is None else query.registry.wrap,
             )
             workers.append(worker)
             if query is not None:

@@ -120,6 +120,11 @@ def member_client_id(config: AppConfig) -> str:
     return own if config.query_url is None else f"{own}{QUERY_URL_SEPARATOR}{config.query_url}"
 
 
+def member_name(client_id: str) -> str:
+    """``<app-id>-<slot>`` of a group member's client id, without a query URL."""
+    return client_id.partition(QUERY_URL_SEPARATOR)[0]
+
+
 def query_url_of(client_id: str) -> str | None:
     """The query server URL a member published in its client id, or None."""
     _own, sep, url = client_id.partition(QUERY_URL_SEPARATOR)

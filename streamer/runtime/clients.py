@@ -18,6 +18,7 @@ from streamer.runtime.client_config import (
     admin_config,
     built_with,
     group_consumer_config,
+    member_name,
     producer_config,
     restore_consumer_config,
 )
@@ -192,4 +193,5 @@ class _DescribedGroup:
 
     def members(self) -> dict[str, tuple[TP, ...]]:
         description = self._admin.describe_group(self._group)
-        return {member.client_id: member.partitions for member in description.members}
+        # A member serving queries adds its URL to its client id: its name is the part before.
+        return {member_name(member.client_id): member.partitions for member in description.members}
