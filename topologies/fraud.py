@@ -1,4 +1,5 @@
-"""Card fraud detection: five stateful rules, one alert per suspicious transaction.
+"""Card fraud detection: five stateful rules, a risk score per transaction, one alert per
+suspicious transaction, and alerts grouped into cases per card.
 
 Input: JSON card transactions on ``transactions``, keyed by card id::
 
@@ -11,6 +12,9 @@ at most one alert per transaction::
 
     {"tx_id": ..., "card": ..., "score": 0.94, "reasons": ["velocity", "spend_burst"],
      "details": {"velocity": {...}, "spend_burst": {...}}, "late": false, "tx": {...}}
+
+On ``risk-scores``, keyed by card, one record per transaction whose risk score is above zero
+(see *Scores* below); on ``fraud-cases``, keyed by card, the cases (see *Cases*).
 
 How it is built. Each transaction becomes a *verdict* (the transaction, its amount in EUR,
 an empty list of reasons) and flows through a chain of named steps, one per rule. Each rule
@@ -51,9 +55,25 @@ Steps, in order:
     (a tombstone) takes effect within a poll, for every card. A global table fits because
     transactions are keyed by card, not by merchant.
 ``fraud-alerts``
-    Scores and emits. The score combines the weights of the reasons that fired as
-    ``1 - prod(1 - weight)``: one strong reason scores its weight, several reasons score
-    higher than any of them alone.
+    Emits the verdicts with at least one reason, with their risk score.
+
+Scores. Each rule measures how close the transaction comes to its threshold as a ratio
+``q`` (velocity: the count over ``velocity_max_transactions + 1``; spend burst: the total
+over the limit; amount anomaly: the z-score over ``anomaly_z_threshold``; impossible travel:
+the implied speed over ``travel_max_speed_kmh``, for hops of at least
+``travel_min_distance_km``; blocked merchant: 1). Its contribution is 0 up to
+``score_soft_start``, rises linearly to the rule's weight at ``q = 1`` (the threshold), then
+to 1 at ``q = score_saturation``. The risk score combines the contributions as
+``1 - prod(1 - contribution)``. Whether a rule *fires* (gives a reason) depends on its
+threshold only, as described above; the score ranks what fired and what came close.
+
+Cases. The alerts of a card are grouped into cases by a session window per card (gap
+``case_gap_ms``, grace ``grace_ms``): a case opens with its first alert, every further alert
+within the gap updates it, and it closes once stream time passes its last alert plus the gap
+and the grace (or, on a quiet partition, once the wall clock has moved that far). Each alert
+writes the updated case to ``fraud-cases`` with ``"status": "open"``; a closed case is
+written once more with ``"status": "closed"``. The case id is the card and the event time
+of its first alert.
 
 Late transactions (see ``fraud-screen``) are not added to the windows, whose windows are
 closed, and the windowed rules do not judge them; the other rules do, and their alerts say
@@ -91,6 +111,7 @@ from streamer import (
     ProcessorContext,
     PunctuationType,
     Record,
+    SessionWindows,
     StoreKind,
     StreamsBuilder,
     Topology,
@@ -143,6 +164,8 @@ class FraudConfig:
     blocked_merchants_topic: str = "blocked-merchants"
     card_limits_topic: str = "card-limits"
     invalid_topic: str = "transactions-invalid"
+    scores_topic: str = "risk-scores"
+    cases_topic: str = "fraud-cases"
 
     velocity_window_ms: int = 10_000
     velocity_max_transactions: int = 5
@@ -166,6 +189,19 @@ class FraudConfig:
     weight_impossible_travel: float = 0.8
     weight_blocked_merchant: float = 0.9
 
+    score_soft_start: float = 0.6
+    """Ratio to its threshold from which a rule contributes to the risk score."""
+    score_saturation: float = 2.0
+    """Ratio to its threshold at which a rule contributes 1."""
+
+    case_gap_ms: int = 30_000
+    """Alerts of a card at most this far apart (event time) belong to one case."""
+    case_max_transactions: int = 100
+    """Transactions listed in a case at most (the count goes on)."""
+
+    rules: str = ",".join(REASONS)
+    """The rules that run, comma-separated (all by default); to measure each one's cost."""
+
     fx_to_eur: tuple[tuple[str, float], ...] = DEFAULT_FX_TO_EUR
     """EUR per unit of each accepted currency; other currencies are invalid."""
 
@@ -173,6 +209,41 @@ class FraudConfig:
     """``json`` or ``avro`` (then ``schema_registry_url`` is required): the format of
     transactions and alerts."""
     schema_registry_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.score_soft_start < 1 < self.score_saturation:
+            msg = (
+                "score_soft_start and score_saturation must satisfy 0 <= soft start < 1 < "
+                f"saturation, got {self.score_soft_start} and {self.score_saturation}"
+            )
+            raise ValueError(msg)
+        unknown = set(self.enabled_rules()) - set(REASONS)
+        if unknown:
+            msg = f"unknown rules {sorted(unknown)} in rules; known: {', '.join(REASONS)}"
+            raise ValueError(msg)
+        if self.case_gap_ms <= 0:
+            msg = f"case_gap_ms must be positive, got {self.case_gap_ms}"
+            raise ValueError(msg)
+
+    def enabled_rules(self) -> tuple[str, ...]:
+        """The rules that run, in their fixed order."""
+        named = {name.strip() for name in self.rules.split(",") if name.strip()}
+        return tuple(reason for reason in REASONS if reason in named) + tuple(
+            sorted(named - set(REASONS))
+        )
+
+    def contribution(self, reason: str, ratio: float) -> float:
+        """The rule's share of the risk score at ``ratio`` (how far it is to its threshold,
+        1 being the threshold): 0 up to the soft start, the rule's weight at 1, 1 at
+        saturation, linear in between."""
+        soft, full, weight = self.score_soft_start, self.score_saturation, self.weight(reason)
+        if ratio <= soft:
+            return 0.0
+        if ratio <= 1.0:
+            return weight * (ratio - soft) / (1.0 - soft)
+        if ratio >= full:
+            return 1.0
+        return weight + (1.0 - weight) * (ratio - 1.0) / (full - 1.0)
 
     def weight(self, reason: str) -> float:
         value: float = getattr(self, f"weight_{reason}")
@@ -292,6 +363,7 @@ class Screen(Processor):
             "late": late,
             "reasons": [],
             "details": {},
+            "contributions": {},
         }
         self.context.forward(record.with_value(verdict), to=self.valid_child)
 
@@ -299,6 +371,12 @@ class Screen(Processor):
 def _fire(verdict: dict[str, Any], reason: str, details: dict[str, Any]) -> None:
     verdict["reasons"].append(reason)
     verdict["details"][reason] = details
+
+
+def _contribute(config: FraudConfig, verdict: dict[str, Any], reason: str, ratio: float) -> None:
+    share = config.contribution(reason, ratio)
+    if share > 0:
+        verdict["contributions"][reason] = round(share, 4)
 
 
 class _WindowRule(Processor):
@@ -346,7 +424,9 @@ class VelocityRule(_WindowRule):
         verdict = record.value
         if not verdict["late"]:
             count, _ = self.add(record.key, record.timestamp, 0.0)
-            if count > self.config.velocity_max_transactions:
+            limit = self.config.velocity_max_transactions
+            _contribute(self.config, verdict, VELOCITY, count / (limit + 1))
+            if count > limit:
                 _fire(verdict, VELOCITY, {"count": count, "window_ms": self.window_ms})
         self.context.forward(record)
 
@@ -376,6 +456,8 @@ class SpendBurstRule(_WindowRule):
         if not verdict["late"]:
             _, total = self.add(record.key, record.timestamp, verdict["eur"])
             limit = self.limit_of(record.key)
+            if limit > 0:
+                _contribute(self.config, verdict, SPEND_BURST, total / limit)
             if total > limit:
                 details = {
                     "total_eur": round(total, 2),
@@ -405,6 +487,10 @@ class AmountAnomalyRule(Processor):
             std = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
             floor = max(self.config.anomaly_min_std_ratio * mean, 1.0)
             z = (x - mean) / max(std, floor)
+            if self.config.anomaly_z_threshold > 0:
+                _contribute(
+                    self.config, verdict, AMOUNT_ANOMALY, z / self.config.anomaly_z_threshold
+                )
             if z > self.config.anomaly_z_threshold:
                 details = {
                     "z": round(z, 2),
@@ -441,10 +527,11 @@ class ImpossibleTravelRule(Processor):
             km = haversine_km(previous["lat"], previous["lon"], tx["lat"], tx["lon"])
             hours = abs(ts - previous["ts"]) / 3_600_000
             speed = math.inf if hours == 0 else km / hours
-            if (
-                km >= self.config.travel_min_distance_km
-                and speed > self.config.travel_max_speed_kmh
-            ):
+            far = km >= self.config.travel_min_distance_km
+            if far and self.config.travel_max_speed_kmh > 0:
+                ratio = min(speed / self.config.travel_max_speed_kmh, 1e9)
+                _contribute(self.config, verdict, IMPOSSIBLE_TRAVEL, ratio)
+            if far and speed > self.config.travel_max_speed_kmh:
                 details = {
                     "km": round(km, 1),
                     "kmh": None if math.isinf(speed) else round(speed),
@@ -467,36 +554,147 @@ class ImpossibleTravelRule(Processor):
         self.context.forward(record)
 
 
-def _blocked_merchant(verdict: dict[str, Any], row: Any) -> dict[str, Any]:
-    if row is not None:
-        details = row if isinstance(row, dict) else {"row": row}
-        _fire(verdict, BLOCKED_MERCHANT, {"merchant": verdict["tx"]["merchant"], **details})
-    return verdict
+def _blocked_merchant(config: FraudConfig) -> Any:
+    def joiner(verdict: dict[str, Any], row: Any) -> dict[str, Any]:
+        if row is not None:
+            details = row if isinstance(row, dict) else {"row": row}
+            merchant = verdict["tx"]["merchant"]
+            _fire(verdict, BLOCKED_MERCHANT, {"merchant": merchant, **details})
+            _contribute(config, verdict, BLOCKED_MERCHANT, 1.0)
+        return verdict
+
+    return joiner
 
 
 def _merchant_of(_key: Any, verdict: dict[str, Any]) -> Any:
     return verdict["tx"]["merchant"]
 
 
-def score(config: FraudConfig, reasons: list[str]) -> float:
-    """``1 - prod(1 - weight)`` over the reasons that fired."""
+def score(contributions: Mapping[str, float]) -> float:
+    """The risk score: ``1 - prod(1 - contribution)`` over the rules' contributions."""
     keep = 1.0
-    for reason in reasons:
-        keep *= 1.0 - config.weight(reason)
+    for share in contributions.values():
+        keep *= 1.0 - share
     return round(1.0 - keep, 4)
 
 
-def to_alert(config: FraudConfig, verdict: dict[str, Any]) -> dict[str, Any]:
+def _scored(verdict: dict[str, Any]) -> dict[str, Any]:
+    return {**verdict, "score": score(verdict["contributions"])}
+
+
+def to_alert(verdict: dict[str, Any]) -> dict[str, Any]:
     tx = verdict["tx"]
     return {
         "tx_id": tx["id"],
         "card": tx["card"],
-        "score": score(config, verdict["reasons"]),
+        "score": verdict["score"],
         "reasons": verdict["reasons"],
         "details": verdict["details"],
         "late": verdict["late"],
         "tx": tx,
     }
+
+
+def to_risk_score(verdict: dict[str, Any]) -> dict[str, Any]:
+    """What ``risk-scores`` carries for a transaction with a risk score above zero."""
+    tx = verdict["tx"]
+    return {
+        "tx_id": tx["id"],
+        "card": tx["card"],
+        "ts": tx["ts"],
+        "score": verdict["score"],
+        "contributions": verdict["contributions"],
+        "reasons": verdict["reasons"],
+    }
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+def _new_case() -> dict[str, Any]:
+    return {"alerts": 0, "score": 0.0, "reasons": [], "first": None, "last": None, "txs": []}
+
+
+def _case_adder(config: FraudConfig) -> Any:
+    def add(_card: Any, alert: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+        point = [alert["tx"]["ts"], alert["tx_id"]]
+        return _merge_cases(
+            config,
+            case,
+            {
+                "alerts": 1,
+                "score": alert["score"],
+                "reasons": alert["reasons"],
+                "first": point,
+                "last": point,
+                "txs": [alert["tx_id"]],
+            },
+        )
+
+    return add
+
+
+def _merge_cases(config: FraudConfig, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two cases of one card as one: first and last alert by event time, reasons in rule
+    order, the highest score, at most ``case_max_transactions`` transaction ids."""
+    firsts = [p for p in (a["first"], b["first"]) if p is not None]
+    lasts = [p for p in (a["last"], b["last"]) if p is not None]
+    reasons = set(a["reasons"]) | set(b["reasons"])
+    return {
+        "alerts": a["alerts"] + b["alerts"],
+        "score": max(a["score"], b["score"]),
+        "reasons": [r for r in REASONS if r in reasons],
+        "first": min(firsts) if firsts else None,
+        "last": max(lasts) if lasts else None,
+        "txs": (a["txs"] + b["txs"])[: config.case_max_transactions],
+    }
+
+
+def _case_record(config: FraudConfig, card: str, case: dict[str, Any], status: str) -> Any:
+    first_ts, first_tx = case["first"]
+    last_ts, last_tx = case["last"]
+    return {
+        "case_id": f"{card}@{first_ts}",
+        "card": card,
+        "status": status,
+        "alerts": case["alerts"],
+        "score": case["score"],
+        "reasons": case["reasons"],
+        "first_alert": {"tx_id": first_tx, "ts": first_ts},
+        "last_alert": {"tx_id": last_tx, "ts": last_ts},
+        "closes_after": last_ts + config.case_gap_ms,
+        "transactions": case["txs"],
+    }
+
+
+def _add_cases(cfg: FraudConfig, alerts: Any) -> None:
+    """Group ``alerts`` into cases by a session window per card; see the module docstring."""
+    text, json = StringSerde(), JsonSerde()
+    windows = SessionWindows(gap=cfg.case_gap_ms, grace=cfg.grace_ms)
+    grouped = alerts.group_by_key()
+    adder, merger = _case_adder(cfg), (lambda _card, a, b: _merge_cases(cfg, a, b))
+    for status, emit, idle in (
+        ("open", "update", None),
+        ("closed", "final", max(1_000, cfg.case_gap_ms // 4)),
+    ):
+        (
+            grouped.windowed_by(windows)
+            .aggregate(
+                _new_case,
+                adder,
+                merger=merger,
+                name=f"fraud-cases-{status}",
+                emit=emit,
+                idle_close_ms=idle,
+            )
+            .to_stream(name=f"fraud-cases-{status}-stream")
+            .filter(lambda _w, case: case is not None, name=f"fraud-cases-{status}-live")
+            .map(
+                lambda w, case, status=status: (w.key, _case_record(cfg, w.key, case, status)),
+                name=f"fraud-cases-{status}-record",
+            )
+            .to(cfg.cases_topic, key_serde=text, value_serde=json, name=f"fraud-cases-{status}-out")
+        )
 
 
 SCHEMAS_DIR = Path(__file__).with_name("schemas")
@@ -542,37 +740,46 @@ def build(config: FraudConfig | None = None) -> Topology:
         timestamp_extractor=_event_time,
         value_serde=transaction_serde,
     )
+    rules = cfg.enabled_rules()
+    steps = {
+        VELOCITY: (VELOCITY_STEP, lambda: VelocityRule(cfg), [VELOCITY_STORE]),
+        SPEND_BURST: (
+            SPEND_STEP,
+            lambda: SpendBurstRule(cfg, limits.store),
+            [SPEND_STORE, limits.store],
+        ),
+        AMOUNT_ANOMALY: (ANOMALY_STEP, lambda: AmountAnomalyRule(cfg), [PROFILE_STORE]),
+        IMPOSSIBLE_TRAVEL: (TRAVEL_STEP, lambda: ImpossibleTravelRule(cfg), [LOCATION_STORE]),
+    }
+    chain = [r for r in rules if r in steps]
+    first = (
+        steps[chain[0]][0]
+        if chain
+        else (BLOCKED_STEP if BLOCKED_MERCHANT in rules else "fraud-score")
+    )
     screened = transactions.process(
-        lambda: Screen(cfg, VELOCITY_STEP, INVALID_STEP), name=SCREEN_STEP, key_serde=text
+        lambda: Screen(cfg, first, INVALID_STEP), name=SCREEN_STEP, key_serde=text, keeps_key=True
     )
     screened.to(cfg.invalid_topic, name=INVALID_STEP)
-    verdicts = (
-        screened.process(
-            lambda: VelocityRule(cfg), name=VELOCITY_STEP, stores=[VELOCITY_STORE], key_serde=text
+    verdicts = screened
+    for rule in chain:
+        step, factory, stores = steps[rule]
+        verdicts = verdicts.process(
+            factory, name=step, stores=stores, key_serde=text, keeps_key=True
         )
-        .process(
-            lambda: SpendBurstRule(cfg, limits.store),
-            name=SPEND_STEP,
-            stores=[SPEND_STORE, limits.store],
-            key_serde=text,
+    if BLOCKED_MERCHANT in rules:
+        verdicts = verdicts.left_join(
+            blocked, _blocked_merchant(cfg), name=BLOCKED_STEP, key_selector=_merchant_of
         )
-        .process(
-            lambda: AmountAnomalyRule(cfg),
-            name=ANOMALY_STEP,
-            stores=[PROFILE_STORE],
-            key_serde=text,
-        )
-        .process(
-            lambda: ImpossibleTravelRule(cfg),
-            name=TRAVEL_STEP,
-            stores=[LOCATION_STORE],
-            key_serde=text,
-        )
-        .left_join(blocked, _blocked_merchant, name=BLOCKED_STEP, key_selector=_merchant_of)
-    )
+    scored = verdicts.map_values(_scored, name="fraud-score")
     (
-        verdicts.filter(lambda _card, verdict: bool(verdict["reasons"]), name="fraud-suspicious")
-        .map_values(lambda verdict: to_alert(cfg, verdict), name="fraud-score")
-        .to(cfg.alerts_topic, name="fraud-alerts", value_serde=alert_serde)
+        scored.filter(lambda _card, verdict: verdict["score"] > 0, name="fraud-risky")
+        .map_values(to_risk_score, name="fraud-risk-score")
+        .to(cfg.scores_topic, name="fraud-risk-scores", value_serde=json)
     )
+    alerts = scored.filter(
+        lambda _card, verdict: bool(verdict["reasons"]), name="fraud-suspicious"
+    ).map_values(to_alert, name="fraud-alert")
+    alerts.to(cfg.alerts_topic, name="fraud-alerts", value_serde=alert_serde)
+    _add_cases(cfg, alerts)
     return builder.build()

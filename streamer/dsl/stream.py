@@ -252,11 +252,14 @@ class Stream(Generic[K, V]):
         stores: Iterable[str] = (),
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
+        keeps_key: bool = False,
     ) -> Stream[Any, Any]:
         """Run a user :class:`~streamer.processors.api.Processor` with access to ``stores``.
 
         ``factory()`` is called once per task. What the processor forwards flows on; its
-        types are not known statically.
+        types are not known statically. ``keeps_key=True`` promises that it forwards each
+        record under the key it received, so grouping or joining afterwards does not
+        repartition (as after ``map_values``); otherwise keys count as changed.
         """
         return self._then(
             "process",
@@ -265,7 +268,7 @@ class Stream(Generic[K, V]):
             stores=stores,
             key_serde=key_serde,
             value_serde=value_serde,
-            key_changed=True,
+            key_changed=None if keeps_key else True,
             revalues=True,
         )
 

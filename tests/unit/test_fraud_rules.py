@@ -344,9 +344,14 @@ def test_one_alert_per_transaction_with_every_reason_that_fired(
         "blocked_merchant",
     ]
     assert set(alert["details"]) == set(alert["reasons"])
-    expected = 1 - (1 - 0.6) * (1 - 0.7) * (1 - 0.5) * (1 - 0.8) * (1 - 0.9)
-    assert alert["score"] == pytest.approx(expected, abs=1e-4)
-    assert score(FraudConfig(), []) == 0.0
+    (risk,) = [r for r in driver.read_values("risk-scores") if r["tx_id"] == worst["id"]]
+    assert set(risk["contributions"]) == set(alert["reasons"])
+    # travel at infinite speed and 5,000 EUR over a 1,000 EUR limit both saturate
+    assert risk["contributions"]["impossible_travel"] == 1.0
+    assert risk["contributions"]["spend_burst"] == 1.0
+    assert alert["score"] == risk["score"] == 1.0
+    assert score({}) == 0.0
+    assert score({"velocity": 0.6, "blocked_merchant": 0.9}) == pytest.approx(0.96)
 
 
 def test_invalid_transactions_go_to_the_invalid_topic(driver: TopologyTestDriver) -> None:
@@ -403,3 +408,93 @@ def test_config_from_environment_variables() -> None:
         FraudConfig.from_env({"FRAUD_GRACE_MS": "soon"})
     topology = build(FraudConfig.from_env({"FRAUD_TRANSACTIONS_TOPIC": "tx-in"}))
     assert {ref.name for ref in topology.source_topics()} == {"tx-in"}
+
+
+# --- scores ------------------------------------------------------------------------------------
+
+
+def test_contribution_rises_from_the_soft_start_through_the_weight_to_one() -> None:
+    config = FraudConfig(score_soft_start=0.5, score_saturation=3.0, weight_velocity=0.6)
+    assert config.contribution("velocity", 0.5) == 0.0
+    assert config.contribution("velocity", 0.75) == pytest.approx(0.3)
+    assert config.contribution("velocity", 1.0) == pytest.approx(0.6)
+    assert config.contribution("velocity", 2.0) == pytest.approx(0.8)
+    assert config.contribution("velocity", 3.0) == 1.0
+    assert config.contribution("velocity", math.inf) == 1.0
+    with pytest.raises(ValueError, match="soft start"):
+        FraudConfig(score_soft_start=1.0)
+
+
+def test_transactions_near_a_threshold_get_a_score_without_an_alert(
+    driver: TopologyTestDriver,
+) -> None:
+    # velocity ratio n / 6: the 4th and 5th transactions in 10 s score, the 6th alerts
+    sent = [tx(ts=i * 1_000) for i in range(6)]
+    pipe(driver, *sent)
+    risks = {r["tx_id"]: r for r in driver.read_values("risk-scores")}
+    assert sorted(risks) == sorted(t["id"] for t in sent[3:])
+    assert risks[sent[3]["id"]]["contributions"] == {"velocity": pytest.approx(0.1)}
+    assert risks[sent[4]["id"]]["score"] == pytest.approx(0.35)
+    assert risks[sent[4]["id"]]["reasons"] == []
+    assert risks[sent[5]["id"]]["score"] == pytest.approx(0.6)
+    assert [a["tx_id"] for a in alerts(driver)] == [sent[5]["id"]]
+
+
+def test_only_the_configured_rules_run() -> None:
+    with TopologyTestDriver(build(FraudConfig(rules="blocked_merchant"))) as d:
+        d.pipe("blocked-merchants", "shady", {"reason": "test"})
+        pipe(d, *(tx(ts=i) for i in range(9)), tx(ts=20, merchant="shady"))
+        assert [a["reasons"] for a in alerts(d)] == [["blocked_merchant"]]
+    with TopologyTestDriver(build(FraudConfig(rules=""))) as d:
+        pipe(d, *(tx(ts=i) for i in range(9)))
+        assert alerts(d) == []
+        assert d.output_topics() == []
+    with pytest.raises(ValueError, match="unknown rules"):
+        FraudConfig(rules="velocity,telepathy")
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+def cases(d: TopologyTestDriver) -> list[dict[str, Any]]:
+    return d.read_values("fraud-cases")
+
+
+def test_alerts_of_a_card_within_the_gap_form_one_case() -> None:
+    config = FraudConfig(case_gap_ms=20_000)
+    with TopologyTestDriver(build(config)) as d:
+        burst = [tx(ts=i * 500) for i in range(8)]  # alerts on the 6th, 7th and 8th
+        pipe(d, *burst)
+        updates = cases(d)
+        assert [c["status"] for c in updates] == ["open"] * 3
+        case = updates[-1]
+        assert case["case_id"] == f"card-1@{burst[5]['ts']}"
+        assert case["alerts"] == 3
+        assert case["reasons"] == ["velocity"]
+        assert case["first_alert"] == {"tx_id": burst[5]["id"], "ts": burst[5]["ts"]}
+        assert case["last_alert"] == {"tx_id": burst[7]["id"], "ts": burst[7]["ts"]}
+        assert case["transactions"] == [t["id"] for t in burst[5:]]
+        assert case["closes_after"] == burst[7]["ts"] + 20_000
+        # Another card's transaction moves stream time past the gap and grace; the cases
+        # step sees alerts only, and notices at its next wall-clock check (every gap / 8).
+        pipe(d, tx(card="card-2", ts=burst[7]["ts"] + 20_000 + config.grace_ms + 1))
+        assert cases(d) == []
+        d.advance_wall_clock(config.case_gap_ms // 8)
+        (closed,) = cases(d)
+        assert closed == {**case, "status": "closed"}
+        # A new burst after the gap is a new case.
+        later = [tx(ts=60_000 + i * 500) for i in range(6)]
+        pipe(d, *later)
+        (fresh,) = cases(d)
+        assert fresh["case_id"] == f"card-1@{later[5]['ts']}"
+        assert fresh["alerts"] == 1
+
+
+def test_a_case_on_a_quiet_partition_closes_by_the_wall_clock() -> None:
+    config = FraudConfig(case_gap_ms=8_000)
+    with TopologyTestDriver(build(config)) as d:
+        d.pipe("blocked-merchants", "shady", {"reason": "test"})
+        pipe(d, tx(ts=1_000, merchant="shady"))
+        assert [c["status"] for c in cases(d)] == ["open"]
+        d.advance_wall_clock(config.case_gap_ms + config.grace_ms + 2_000)
+        assert [c["status"] for c in cases(d)] == ["closed"]
