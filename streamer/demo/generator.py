@@ -1,19 +1,28 @@
 """Synthetic card transactions with injected fraud patterns, and their ground truth.
 
+Two modes. In the **realistic** mode (the default, and the demo's), attacks vary in
+strength and some legitimate cards behave like fraud: transit taps, large purchases, travel
+bookings abroad, travellers, spending shifts (:mod:`streamer.demo.realistic` describes them
+and the knobs that set their share). The ground truth labels every transaction of an
+injected attack with its kind and attack id: how well the rules *detect* fraud is measured
+against it. In the **conformance** mode, described below, legitimate behaviour stays inside
+every threshold and the ground truth labels exactly what a correct rule must flag: it checks
+that the rules do what their specification says.
+
 Deterministic: the same :class:`GeneratorConfig` (seed included) and start time give the
 same transactions, byte for byte. Event time (``ts``) is ``start_ms`` plus a planned offset,
 so the data does not depend on how fast it is produced; ``rate`` sets how many transactions
 fall in each second of event time, and a producer that sends each one at its ``ts`` (see
 :func:`streamer.kafka.clients.produce_paced`) runs in real time.
 
-The population. Each normal card has a home city (and a home point within 20 km of its
+The population (both modes). Each normal card has a home city (and a home point within 20 km of its
 centre), a currency, 3-6 favourite merchants of its city, a typical amount ``T`` (EUR,
 log-uniform in 10-80) and its own pace. Its transactions are at least 3 s apart (3 s plus
 an exponential gap whose mean, 2-10 s, is the card's habit; at most 60 s), each within 10 km
 of home, at one of its merchants, for ``T`` times 0.7-1.3. Its spend limit (the
 ``card-limits`` table) is ``60 * T`` rounded up to 100 EUR.
 
-Normal behaviour stays inside what the fraud topology's default thresholds allow, with a
+Conformance mode. Normal behaviour stays inside what the fraud topology's default thresholds allow, with a
 margin, by construction: at most 4 transactions in any 10 s (velocity fires above 5); at
 most 21 in any 60 s, so at most ``27.3 * T`` spent (the limit is ``60 * T``); amounts
 within ``0.7-1.3 * T`` (a z-score of at most about 3, the threshold is 6); at most 20 km
@@ -56,6 +65,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamer.demo.realistic import (
+    CardState,
+    Places,
+    Planned,
+    default_legit_rates,
+    fresh_attack,
+    next_turn,
+)
 from streamer.demo.world import (
     AMOUNT_ANOMALY,
     AMOUNT_SPREAD,
@@ -67,11 +84,15 @@ from streamer.demo.world import (
     HOME_RADIUS_KM,
     IMPOSSIBLE_TRAVEL,
     KINDS,
+    LEGIT_KINDS,
     LIMIT_MULTIPLE,
     MAX_GAP_MS,
     MERCHANTS_PER_CITY,
     MIN_GAP_MS,
+    MODES,
+    REALISTIC,
     SPEND_BURST,
+    TRANSIT,
     TRAVEL_MIN_KM,
     TX_RADIUS_KM,
     TYPICAL_EUR,
@@ -91,13 +112,17 @@ def _default_rates() -> dict[str, float]:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """``events`` transactions, ``rate`` per second of event time, patterns at
-    ``pattern_rates[kind]`` instances per 1,000 transactions."""
+    """``events`` transactions, ``rate`` per second of event time, attacks at
+    ``pattern_rates[kind]`` instances per 1,000 transactions; in the realistic ``mode``,
+    legitimate look-alike episodes at ``legit_rates[kind]`` per 1,000 transactions (see
+    :mod:`streamer.demo.realistic`)."""
 
     seed: int = 7
     events: int = 25_000
     rate: float = 500.0
     pattern_rates: Mapping[str, float] = field(default_factory=_default_rates)
+    mode: str = REALISTIC
+    legit_rates: Mapping[str, float] = field(default_factory=default_legit_rates)
 
     def __post_init__(self) -> None:
         if self.events < 0:
@@ -106,13 +131,20 @@ class GeneratorConfig:
         if self.rate <= 0:
             msg = f"rate must be positive, got {self.rate}"
             raise ValueError(msg)
-        unknown = set(self.pattern_rates) - set(KINDS)
-        if unknown:
-            msg = f"unknown pattern kinds {sorted(unknown)}; known: {', '.join(KINDS)}"
+        if self.mode not in MODES:
+            msg = f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"
             raise ValueError(msg)
-        if any(r < 0 for r in self.pattern_rates.values()):
-            msg = "pattern rates must be >= 0"
-            raise ValueError(msg)
+        for rates, known, what in (
+            (self.pattern_rates, KINDS, "pattern"),
+            (self.legit_rates, LEGIT_KINDS, "legitimate episode"),
+        ):
+            unknown = set(rates) - set(known)
+            if unknown:
+                msg = f"unknown {what} kinds {sorted(unknown)}; known: {', '.join(known)}"
+                raise ValueError(msg)
+            if any(r < 0 for r in rates.values()):
+                msg = f"{what} rates must be >= 0"
+                raise ValueError(msg)
 
     @property
     def duration_s(self) -> float:
@@ -124,7 +156,10 @@ class GeneratorConfig:
 class LabeledTransaction:
     tx: dict[str, Any]
     kind: str | None
-    """The fraud kind the fraud topology must flag this transaction for, or None."""
+    """Conformance mode: the fraud kind the fraud topology must flag this transaction for,
+    or None. Realistic mode: the kind of the attack it belongs to, or None."""
+    attack: str | None = None
+    """The id of the injected attack this transaction belongs to (both modes), or None."""
 
 
 @dataclass
@@ -134,16 +169,13 @@ class GenerationStats:
     labeled: Counter[str] = field(default_factory=Counter)
     pending: Counter[str] = field(default_factory=Counter)
     """Instances still waiting for an eligible card when generation ended."""
+    episodes: Counter[str] = field(default_factory=Counter)
+    """Legitimate look-alike episodes (realistic mode)."""
 
 
-@dataclass
-class _CardState:
-    count: int = 0
-    last_ms: int = 0
-    anomaly_done: bool = False
-    stopped: bool = False
-    plan: deque[tuple[str | None, float, str, City]] = field(default_factory=deque)
-    """Planned pattern transactions: (label, EUR amount, merchant, city)."""
+_Entry = tuple[int, int, int, Planned | None]
+"""A heap entry: (time, sequence, card index, planned transaction or None for the card's
+next ordinary turn)."""
 
 
 class FraudDataGenerator:
@@ -151,6 +183,7 @@ class FraudDataGenerator:
 
     def __init__(self, config: GeneratorConfig | None = None) -> None:
         self.config = config or GeneratorConfig()
+        self.realistic = self.config.mode == REALISTIC
         rng = random.Random(self.config.seed)
         self.merchants: dict[str, tuple[str, ...]] = {
             city.name: tuple(f"merchant-{c:02d}{m:02d}" for m in range(MERCHANTS_PER_CITY))
@@ -168,13 +201,18 @@ class FraudDataGenerator:
             )
             for city in CITIES
         }
+        self.places = Places(self.merchants, tuple(sorted(self.blocked_merchants)), self.far_cities)
         # A card whose gaps average g ms makes 1000/g transactions per second; with the
         # extra gap's mean uniform in [a, b], a card makes ln((m+b)/(m+a))/(b-a) on average.
         low, high = (MIN_GAP_MS + x for x in EXTRA_GAP_MEAN_MS)
         per_card = 1000 * math.log(high / low) / (high - low)
-        rates = self.config.pattern_rates
-        extra = (9 * rates.get(VELOCITY, 0.0) + 3.5 * rates.get(SPEND_BURST, 0.0)) / 1000
-        normal = max(1, math.ceil(self.config.rate / (1 + extra) / per_card))
+        rates, legit = self.config.pattern_rates, self.config.legit_rates
+        if self.realistic:
+            extra = 8 * rates.get(VELOCITY, 0.0) + 3.5 * rates.get(SPEND_BURST, 0.0)
+            extra += 2 * rates.get(IMPOSSIBLE_TRAVEL, 0.0) + 5.5 * legit.get(TRANSIT, 0.0)
+        else:
+            extra = 9 * rates.get(VELOCITY, 0.0) + 3.5 * rates.get(SPEND_BURST, 0.0)
+        normal = max(1, math.ceil(self.config.rate / (1 + extra / 1000) / per_card))
         fresh_rates = sum(self.config.pattern_rates.get(k, 0.0) for k in (VELOCITY, SPEND_BURST))
         fresh = math.ceil(self.config.events * fresh_rates / 1000) + 2
         self.cards: list[Card] = [
@@ -215,23 +253,28 @@ class FraudDataGenerator:
         cfg = self.config
         stats = stats if stats is not None else GenerationStats()
         rng = random.Random(cfg.seed * 1_000_003 + 1)
-        states = [_CardState() for _ in self.cards]
-        heap: list[tuple[int, int, int]] = []
+        states = [CardState() for _ in self.cards]
+        heap: list[_Entry] = []
         seq = 0
         fresh = deque(i for i, card in enumerate(self.cards) if card.fresh)
         for i, card in enumerate(self.cards):
             if not card.fresh:
-                heap.append((self._first_time(rng, card), seq, i))
+                heap.append((self._first_time(rng, card), seq, i, None))
                 seq += 1
         heapq.heapify(heap)
+        rates = dict(cfg.pattern_rates)
+        if self.realistic:
+            rates |= cfg.legit_rates
         # Staggered, so that the kinds' instances do not all start at the same transaction.
-        credit = {kind: i / len(KINDS) for i, kind in enumerate(KINDS)}
+        credit = {kind: i / len(rates) for i, kind in enumerate(sorted(rates))}
         due: Counter[str] = Counter()
         while stats.transactions < cfg.events and heap:
-            now, _, index = heapq.heappop(heap)
+            now, _, index, planned = heapq.heappop(heap)
             card, state = self.cards[index], states[index]
-            for kind in KINDS:
-                credit[kind] += cfg.pattern_rates.get(kind, 0.0) / 1000
+            if planned is None and state.stopped:
+                continue  # an attack took the card over: no more ordinary turns
+            for kind, rate in rates.items():
+                credit[kind] += rate / 1000
                 if credit[kind] >= 1.0:
                     credit[kind] -= 1.0
                     due[kind] += 1
@@ -239,29 +282,49 @@ class FraudDataGenerator:
                 while due[kind] and fresh:
                     due[kind] -= 1
                     stats.instances[kind] += 1
+                    attack = f"{kind}-{stats.instances[kind]:04d}"
                     target = fresh.popleft()
-                    for offset in self._plan_fresh(rng, kind, target, states[target]):
-                        heapq.heappush(heap, (now + offset, seq, target))
+                    for offset, item in self._plan_fresh(rng, kind, target, attack):
+                        heapq.heappush(heap, (now + offset, seq, target, item))
                         seq += 1
-            if state.plan:
-                label, eur, merchant, city = state.plan.popleft()
-                if not state.plan:
-                    state.stopped = True
-            else:
-                label, eur, merchant, city = self._next_normal(rng, card, state, due, stats)
-            tx = self._transaction(
-                rng, stats.transactions, card, start_ms + now, eur, merchant, city
-            )
+            if planned is None:
+                planned, later = self._turn(rng, card, state, due, stats)
+                for offset, item in later:
+                    heapq.heappush(heap, (now + offset, seq, index, item))
+                    seq += 1
+                if not state.stopped:
+                    heapq.heappush(heap, (now + self._gap(rng, card), seq, index, None))
+                    seq += 1
+            elif planned.last:
+                state.stopped = True
+            tx = self._transaction(rng, stats.transactions, card, start_ms + now, planned)
             state.count += 1
-            state.last_ms = now
             stats.transactions += 1
-            if label is not None:
-                stats.labeled[label] += 1
-            if not state.stopped and not state.plan and not card.fresh:
-                heapq.heappush(heap, (now + self._gap(rng, card), seq, index))
-                seq += 1
-            yield LabeledTransaction(tx, label)
-        stats.pending = +due
+            if planned.label is not None:
+                stats.labeled[planned.label] += 1
+            yield LabeledTransaction(tx, planned.label, planned.attack)
+        stats.pending = +Counter({k: n for k, n in due.items() if k in KINDS})
+
+    def _turn(
+        self,
+        rng: random.Random,
+        card: Card,
+        state: CardState,
+        due: Counter[str],
+        stats: GenerationStats,
+    ) -> tuple[Planned, list[tuple[int, Planned]]]:
+        """A normal card's turn: an attack or episode that is due, or an ordinary purchase."""
+        if self.realistic:
+            ids = {k: f"{k}-{stats.instances[k] + 1:04d}" for k in KINDS}
+            (planned, later), taken = next_turn(rng, card, state, due, self.places, ids)
+            if taken is not None:
+                due[taken] -= 1
+                if taken in KINDS:
+                    stats.instances[taken] += 1
+                else:
+                    stats.episodes[taken] += 1
+            return planned, later
+        return self._next_normal(rng, card, state, due, stats), []
 
     def _gap(self, rng: random.Random, card: Card) -> int:
         return int(min(MIN_GAP_MS + rng.expovariate(1 / card.extra_gap_mean_ms), MAX_GAP_MS))
@@ -275,70 +338,73 @@ class FraudDataGenerator:
         return t
 
     def _plan_fresh(
-        self, rng: random.Random, kind: str, index: int, state: _CardState
-    ) -> list[int]:
-        """Plan a fresh card's burst; return the offsets (ms from now) of its transactions."""
+        self, rng: random.Random, kind: str, index: int, attack: str
+    ) -> list[tuple[int, Planned]]:
+        """Plan a fresh card's burst: (offset in ms from now, transaction) pairs."""
         card = self.cards[index]
-        offsets: list[int] = []
+        if self.realistic:
+            return fresh_attack(rng, kind, card, attack)
+        plan: list[tuple[int, Planned]] = []
         t = rng.uniform(0, 1_000)
         if kind == VELOCITY:
             n = rng.randint(8, 10)
             for i in range(1, n + 1):
                 label = VELOCITY if i > VELOCITY_MAX_TRANSACTIONS else None
                 merchant = rng.choice(card.merchants)
-                state.plan.append((label, rng.uniform(0.5, 3.0), merchant, card.city))
-                offsets.append(int(t))
+                item = Planned(label, rng.uniform(0.5, 3.0), merchant, card.city, attack, i == n)
+                plan.append((int(t), item))
                 t += rng.uniform(200, 800)
         else:
             n = rng.randint(3, 4)
             total = 0.0
-            for _ in range(n):
+            for i in range(n):
                 eur = card.limit_eur * rng.uniform(0.40, 0.45)
                 total += eur
                 label = SPEND_BURST if total > card.limit_eur else None
-                state.plan.append((label, eur, rng.choice(card.merchants), card.city))
-                offsets.append(int(t))
+                merchant = rng.choice(card.merchants)
+                plan.append((int(t), Planned(label, eur, merchant, card.city, attack, i == n - 1)))
                 t += rng.uniform(2_000, 6_000)
-        return offsets
+        return plan
 
     def _next_normal(
         self,
         rng: random.Random,
         card: Card,
-        state: _CardState,
+        state: CardState,
         due: Counter[str],
         stats: GenerationStats,
-    ) -> tuple[str | None, float, str, City]:
+    ) -> Planned:
+        """Conformance mode: an attack that is due and that this card can take, else an
+        ordinary purchase within the card's envelope."""
         amount = card.typical_eur * rng.uniform(*AMOUNT_SPREAD)
-        if due[IMPOSSIBLE_TRAVEL] and state.count >= 1:
-            due[IMPOSSIBLE_TRAVEL] -= 1
-            stats.instances[IMPOSSIBLE_TRAVEL] += 1
-            state.stopped = True
-            city = rng.choice(self.far_cities[card.city.name])
-            return IMPOSSIBLE_TRAVEL, amount, rng.choice(self.merchants[city.name]), city
-        if due[AMOUNT_ANOMALY] and state.count >= ANOMALY_MIN_HISTORY and not state.anomaly_done:
-            due[AMOUNT_ANOMALY] -= 1
-            stats.instances[AMOUNT_ANOMALY] += 1
-            state.anomaly_done = True
-            eur = card.typical_eur * rng.uniform(12, 20)
-            return AMOUNT_ANOMALY, eur, rng.choice(card.merchants), card.city
-        if due[BLOCKED_MERCHANT]:
-            due[BLOCKED_MERCHANT] -= 1
-            stats.instances[BLOCKED_MERCHANT] += 1
+        for kind in (IMPOSSIBLE_TRAVEL, AMOUNT_ANOMALY, BLOCKED_MERCHANT):
+            eligible = {
+                IMPOSSIBLE_TRAVEL: state.count >= 1,
+                AMOUNT_ANOMALY: state.count >= ANOMALY_MIN_HISTORY and not state.anomaly_done,
+                BLOCKED_MERCHANT: True,
+            }[kind]
+            if not (due[kind] and eligible):
+                continue
+            due[kind] -= 1
+            stats.instances[kind] += 1
+            attack = f"{kind}-{stats.instances[kind]:04d}"
+            if kind == IMPOSSIBLE_TRAVEL:
+                state.stopped = True
+                city = rng.choice(self.far_cities[card.city.name])
+                merchant = rng.choice(self.merchants[city.name])
+                return Planned(kind, amount, merchant, city, attack)
+            if kind == AMOUNT_ANOMALY:
+                state.anomaly_done = True
+                eur = card.typical_eur * rng.uniform(12, 20)
+                return Planned(kind, eur, rng.choice(card.merchants), card.city, attack)
             merchant = rng.choice(sorted(self.blocked_merchants))
-            return BLOCKED_MERCHANT, amount, merchant, card.city
-        return None, amount, rng.choice(card.merchants), card.city
+            return Planned(kind, amount, merchant, card.city, attack)
+        return Planned(None, amount, rng.choice(card.merchants), card.city)
 
     def _transaction(
-        self,
-        rng: random.Random,
-        number: int,
-        card: Card,
-        ts: int,
-        eur: float,
-        merchant: str,
-        city: City,
+        self, rng: random.Random, number: int, card: Card, ts: int, planned: Planned
     ) -> dict[str, Any]:
+        city = planned.city
         if city is card.city:
             lat, lon = point_near(rng, card.lat, card.lon, TX_RADIUS_KM)
         else:
@@ -346,9 +412,9 @@ class FraudDataGenerator:
         return {
             "id": f"tx-{number:08d}",
             "card": card.id,
-            "amount": round_amount(eur, city.currency),
+            "amount": round_amount(planned.eur, city.currency),
             "currency": city.currency,
-            "merchant": merchant,
+            "merchant": planned.merchant,
             "country": city.country,
             "lat": round(lat, 5),
             "lon": round(lon, 5),

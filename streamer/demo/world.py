@@ -20,6 +20,21 @@ BLOCKED_MERCHANT = "blocked_merchant"
 KINDS = (VELOCITY, SPEND_BURST, AMOUNT_ANOMALY, IMPOSSIBLE_TRAVEL, BLOCKED_MERCHANT)
 """Fraud kinds; the same strings as the fraud topology's reason codes."""
 
+REALISTIC = "realistic"
+CONFORMANCE = "conformance"
+MODES = (REALISTIC, CONFORMANCE)
+"""Traffic modes: legitimate behaviour that overlaps with fraud (the demo's default), or
+legitimate behaviour that stays inside every threshold (rules must flag exactly the
+labelled transactions)."""
+
+TRANSIT = "transit"
+BIG_PURCHASE = "big_purchase"
+TRAVEL_BOOKING = "travel_booking"
+TRAVELLER = "traveller"
+SPENDING_SHIFT = "spending_shift"
+LEGIT_KINDS = (TRANSIT, BIG_PURCHASE, TRAVEL_BOOKING, TRAVELLER, SPENDING_SHIFT)
+"""Legitimate episodes of the realistic mode that look like fraud to some rule."""
+
 FX_TO_EUR: Mapping[str, float] = {
     "EUR": 1.0,
     "USD": 0.92,

@@ -29,6 +29,7 @@ START = 1_700_000_000_000
 
 def generate(**overrides: Any) -> tuple[list[LabeledTransaction], GenerationStats]:
     stats = GenerationStats()
+    overrides.setdefault("mode", world.CONFORMANCE)
     items = list(FraudDataGenerator(GeneratorConfig(**overrides)).transactions(START, stats))
     return items, stats
 
@@ -96,7 +97,9 @@ def test_normal_cards_stay_inside_the_envelope(
     sample: tuple[list[LabeledTransaction], GenerationStats],
 ) -> None:
     items, _ = sample
-    generator = FraudDataGenerator(GeneratorConfig(seed=11, events=12_000, rate=400.0))
+    generator = FraudDataGenerator(
+        GeneratorConfig(seed=11, events=12_000, rate=400.0, mode=world.CONFORMANCE)
+    )
     cards = {card.id: card for card in generator.cards}
     by_card: dict[str, list[LabeledTransaction]] = defaultdict(list)
     for item in items:
@@ -141,7 +144,9 @@ def test_generator_is_built_for_the_topologys_default_thresholds() -> None:
 
 
 def test_every_label_is_detected_and_nothing_else_through_the_driver() -> None:
-    generator = FraudDataGenerator(GeneratorConfig(seed=23, events=8_000, rate=300.0))
+    generator = FraudDataGenerator(
+        GeneratorConfig(seed=23, events=8_000, rate=300.0, mode=world.CONFORMANCE)
+    )
     stats = GenerationStats()
     items = list(generator.transactions(START, stats))
     with TopologyTestDriver(build(FraudConfig()), partitions={"transactions": 4}) as driver:
