@@ -20,7 +20,7 @@ Definitions (also in ``docs/fraud.md``, "Reading the demo's summary"):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +76,8 @@ class Detection:
     overall: AttackMetrics
     legit_transactions: int
     false_alerts: int
+    false_reasons: Counter[str]
+    """False alerts per reason code (an alert with two reasons counts for both)."""
     alerts: int
     cases: int
     fraud_cases: int
@@ -84,7 +86,9 @@ class Detection:
 
     @property
     def false_alerts_per_1000(self) -> float:
-        return 1000 * self.false_alerts / self.legit_transactions if self.legit_transactions else 0.0
+        if not self.legit_transactions:
+            return 0.0
+        return 1000 * self.false_alerts / self.legit_transactions
 
     @property
     def alerts_per_case(self) -> float:
@@ -93,9 +97,7 @@ class Detection:
 
 def truth_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Truth]:
     """Ground-truth rows (``id``, ``card``, ``ts``, ``kind``, ``attack``) by transaction id."""
-    return {
-        r["id"]: Truth(r["card"], int(r["ts"]), r.get("kind"), r.get("attack")) for r in rows
-    }
+    return {r["id"]: Truth(r["card"], int(r["ts"]), r.get("kind"), r.get("attack")) for r in rows}
 
 
 def measure(
@@ -116,16 +118,19 @@ def measure(
             starts[row.attack] = min(row.ts, starts.get(row.attack, row.ts))
             kinds[row.attack] = row.kind
     first_alert: dict[str, tuple[int, int | None]] = {}
+    false_reasons: Counter[str] = Counter()
     false_alerts = 0
     for alert, arrived in alerts:
-        row = truth.get(alert["tx_id"])
-        if row is None or row.attack is None:
+        hit = truth.get(alert["tx_id"])
+        if hit is None or hit.attack is None:
             false_alerts += 1
+            false_reasons.update(alert.get("reasons", ()))
             continue
-        event = row.ts - starts[row.attack]
-        wall = None if arrived is None else arrived - starts[row.attack]
-        if row.attack not in first_alert or event < first_alert[row.attack][0]:
-            first_alert[row.attack] = (event, wall)
+        attack = hit.attack
+        event = hit.ts - starts[attack]
+        wall = None if arrived is None else arrived - starts[attack]
+        if attack not in first_alert or event < first_alert[attack][0]:
+            first_alert[attack] = (event, wall)
     per_kind = {kind: _attack_metrics(kind, kinds, first_alert) for kind in KINDS}
     case_list = list(cases)
     fraud_cases = sum(
@@ -138,6 +143,7 @@ def measure(
         overall=_attack_metrics(None, kinds, first_alert),
         legit_transactions=sum(1 for row in truth.values() if row.attack is None),
         false_alerts=false_alerts,
+        false_reasons=false_reasons,
         alerts=len(alerts),
         cases=len(case_list),
         fraud_cases=fraud_cases,
@@ -170,11 +176,7 @@ def pr_curve(
     thresholds: Sequence[float] = THRESHOLDS,
 ) -> list[CurvePoint]:
     """Precision and recall at each threshold, at the transaction and attack level."""
-    scored = [
-        (float(r["score"]), truth.get(r["tx_id"], _LEGIT))
-        for r in risk_scores
-        if r["tx_id"] in truth
-    ]
+    scored = [(float(r["score"]), truth[r["tx_id"]]) for r in risk_scores if r["tx_id"] in truth]
     attack_txs = sum(1 for row in truth.values() if row.attack is not None)
     attacks = {row.attack for row in truth.values() if row.attack is not None}
     points = []

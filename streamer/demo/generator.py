@@ -22,12 +22,12 @@ an exponential gap whose mean, 2-10 s, is the card's habit; at most 60 s), each 
 of home, at one of its merchants, for ``T`` times 0.7-1.3. Its spend limit (the
 ``card-limits`` table) is ``60 * T`` rounded up to 100 EUR.
 
-Conformance mode. Normal behaviour stays inside what the fraud topology's default thresholds allow, with a
-margin, by construction: at most 4 transactions in any 10 s (velocity fires above 5); at
-most 21 in any 60 s, so at most ``27.3 * T`` spent (the limit is ``60 * T``); amounts
-within ``0.7-1.3 * T`` (a z-score of at most about 3, the threshold is 6); at most 20 km
-between two transactions (impossible travel needs 100 km). No normal card uses a blocked
-merchant.
+Conformance mode. Normal behaviour stays inside what the fraud topology's default thresholds
+allow, with a margin, by construction: at most 4 transactions in any 10 s (velocity fires
+above 5); at most 21 in any 60 s, so at most ``27.3 * T`` spent (the limit is ``60 * T``);
+amounts within ``0.7-1.3 * T`` (a z-score of at most about 3, the threshold is 6); at most
+20 km between two transactions (impossible travel needs 100 km). No normal card uses a
+blocked merchant.
 
 Patterns, each injected at ``pattern_rates[kind]`` instances per 1,000 transactions (an
 instance that needs a card with history waits for an eligible one):

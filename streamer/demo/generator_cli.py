@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from streamer.demo import generator
 from streamer.demo.generator import (
@@ -22,21 +23,23 @@ from streamer.demo.generator import (
     LabeledTransaction,
 )
 from streamer.demo.ground_truth import write_ground_truth
-from streamer.demo.world import KINDS
+from streamer.demo.world import KINDS, MODES
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m streamer.demo.generator``: produce to a running cluster (e.g. for
     ``streamer run topologies/fraud.py``), or write the transactions as JSON lines."""
     args = _parse_args(argv)
-    data = FraudDataGenerator(GeneratorConfig(seed=args.seed, events=args.events, rate=args.rate))
+    data = FraudDataGenerator(
+        GeneratorConfig(seed=args.seed, events=args.events, rate=args.rate, mode=args.mode)
+    )
     stats = GenerationStats()
     start_ms = int(time.time() * 1000) + 1_000
-    labels: list[tuple[str, str | None]] = []
+    labels: list[dict[str, Any]] = []
     records = data.transactions(start_ms, stats)
     if args.bootstrap_servers is None:
         for item in records:
-            labels.append((item.tx["id"], item.kind))
+            labels.append(_truth_row(item))
             sys.stdout.write(json.dumps(item.tx) + "\n")
     else:
         _produce_to_kafka(args, data, records, labels)
@@ -50,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _truth_row(item: LabeledTransaction) -> dict[str, Any]:
+    tx = item.tx
+    return {
+        "id": tx["id"],
+        "card": tx["card"],
+        "ts": tx["ts"],
+        "kind": item.kind,
+        "attack": item.attack,
+    }
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m streamer.demo.generator", description=generator.__doc__
@@ -57,6 +71,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=GeneratorConfig.events)
     parser.add_argument("--rate", type=float, default=GeneratorConfig.rate, help="per second")
     parser.add_argument("--seed", type=int, default=GeneratorConfig.seed)
+    parser.add_argument("--mode", choices=MODES, default=GeneratorConfig.mode)
     parser.add_argument("--bootstrap-servers", help="produce here; else print JSON lines")
     parser.add_argument("--topic", default="transactions")
     parser.add_argument("--blocked-merchants-topic", default="blocked-merchants")
@@ -72,7 +87,7 @@ def _produce_to_kafka(
     args: argparse.Namespace,
     data: FraudDataGenerator,
     records: Iterator[LabeledTransaction],
-    labels: list[tuple[str, str | None]],
+    labels: list[dict[str, Any]],
 ) -> None:
     """Produce the reference tables, then the transactions (in real time unless ``--fast``),
     appending each transaction's label to ``labels`` as it is sent."""
@@ -92,7 +107,7 @@ def _produce_to_kafka(
 
     def paced() -> Iterator[tuple[int | None, bytes, bytes]]:
         for item in records:
-            labels.append((item.tx["id"], item.kind))
+            labels.append(_truth_row(item))
             due = None if args.fast else item.tx["ts"]
             yield due, item.tx["card"].encode(), json.dumps(item.tx).encode()
 

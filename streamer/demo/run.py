@@ -16,49 +16,42 @@ truth, the alerts received and the worker logs are kept in ``out_dir``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from streamer.demo.cluster import (
+    ALERTS,
+    APP_ID,
+    CASES,
+    RISK_SCORES,
+    TRANSACTIONS,
+    Lag,
+    Say,
+    create_topics,
+    fraud_topology_path,
+    seed_tables,
+    start_broker,
+    start_workers,
+)
+from streamer.demo.detection import latest_cases, measure, truth_from_rows
 from streamer.demo.generator import FraudDataGenerator, GeneratorConfig
 from streamer.demo.ground_truth import write_ground_truth
 from streamer.demo.scoring import score_alerts
 from streamer.demo.summary import DemoResult, print_summary
-from streamer.demo.traffic import AlertCollector, TransactionProducer
+from streamer.demo.traffic import Received, TopicCollector, TransactionProducer, latency_ms
 from streamer.demo.worker_group import WorkerGroup
-from streamer.demo.world import KINDS
+from streamer.demo.world import KINDS, LEGIT_KINDS, REALISTIC
 from streamer.errors import StreamerError
-from streamer.kafka.admin import KafkaAdmin, KafkaAdminError, TopicSpec
-from streamer.kafka.clients import produce
+from streamer.kafka.admin import KafkaAdmin, KafkaAdminError
 from streamer.runtime.config import AppConfig, ErrorPolicy
-from streamer.testing.kafka import LocalKafkaCluster
 from streamer.testing.kafka.cluster import QUIET_CLIENT_CONFIG
-
-TRANSACTIONS = "transactions"
-ALERTS = "alerts"
-BLOCKED_MERCHANTS = "blocked-merchants"
-CARD_LIMITS = "card-limits"
-INVALID = "transactions-invalid"
-APP_ID = "fraud-demo"
-
-
-def fraud_topology_path() -> Path:
-    """The file of ``topologies/fraud.py``, which the package ships as ``streamer.examples``:
-    in the installed package, or in the checkout under an editable install. The workers load
-    it by path, as ``streamer run topologies/fraud.py`` does, so its sibling imports work."""
-    found = importlib.util.find_spec("streamer.examples.fraud")
-    if found is None or found.origin is None:
-        msg = "streamer.examples.fraud is missing from this installation: reinstall streamer"
-        raise StreamerError(msg)
-    return Path(found.origin)
 
 
 @dataclass(frozen=True)
@@ -72,19 +65,14 @@ class DemoOptions:
     alert_lines_per_second: int = 5
     """Alerts printed per second at most (the others are counted); 0 prints none."""
     drain_timeout: float = 120.0
+    mode: str = REALISTIC
+    """``realistic`` (legitimate traffic that overlaps with fraud) or ``conformance``."""
+    case_gap_ms: int = 30_000
+    """The topology's case gap (``FRAUD_CASE_GAP_MS``), and the incident gap of the
+    attack-level precision."""
 
 
 # --- the run -----------------------------------------------------------------------------------
-
-
-class _Lag:
-    def __init__(self, admin: KafkaAdmin) -> None:
-        self.admin = admin
-
-    def committed_and_end(self) -> tuple[int, int]:
-        committed = self.admin.group_offsets(APP_ID, TRANSACTIONS)
-        end = self.admin.end_offsets(TRANSACTIONS)
-        return sum(committed.values()), sum(end.values())
 
 
 def _fmt_alert(alert: dict[str, Any], latency_ms: int) -> str:
@@ -95,9 +83,6 @@ def _fmt_alert(alert: dict[str, Any], latency_ms: int) -> str:
         f"  ALERT {alert['score']:.2f}  {reasons:<34} {tx['card']}  {tx['id']}  "
         f"{amount:>14}  {tx['country']}  {tx['merchant']}  +{latency_ms} ms"
     )
-
-
-Say = Callable[[str], None]
 
 
 def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
@@ -112,123 +97,84 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
     _clear_outputs(out_dir)
     state_dir = Path(tempfile.mkdtemp(prefix="streamer-demo-state-"))
     generator = FraudDataGenerator(
-        GeneratorConfig(seed=options.seed, events=options.events, rate=options.rate)
+        GeneratorConfig(
+            seed=options.seed, events=options.events, rate=options.rate, mode=options.mode
+        )
     )
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, state_dir, True)
-        bootstrap = _start_broker(say, cleanup)
+        bootstrap = start_broker(say, cleanup)
         admin = KafkaAdmin(bootstrap, config=QUIET_CLIENT_CONFIG)
-        _create_topics(say, admin, options.partitions)
-        _seed_tables(say, bootstrap, generator)
+        create_topics(say, admin, options.partitions)
+        seed_tables(say, bootstrap, generator)
         config = AppConfig(
             app_id=APP_ID,
             bootstrap_servers=bootstrap,
             state_dir=state_dir,
             error_policy=ErrorPolicy.DEAD_LETTER,
         )
-        workers = WorkerGroup(spec, config, options.processes, out_dir / "logs")
-        codes = _start_workers(say, cleanup, workers)
-        collector = AlertCollector(bootstrap, ALERTS)
-        collector.start()
-        cleanup.callback(collector.stop)
+        env = {"FRAUD_CASE_GAP_MS": str(options.case_gap_ms)}
+        workers = WorkerGroup(spec, config, options.processes, out_dir / "logs", env=env)
+        codes = start_workers(say, cleanup, workers)
+        collectors = {
+            topic: TopicCollector(bootstrap, topic) for topic in (ALERTS, RISK_SCORES, CASES)
+        }
+        for collector in collectors.values():
+            collector.start()
+            cleanup.callback(collector.stop)
         producer = _start_producer(say, cleanup, options, bootstrap, generator)
-        result = _watch(options, say, workers, collector, producer, _Lag(admin))
-        say("==> stopping the workers, the alert reader and the broker")
+        result = _watch(options, say, workers, collectors, producer, Lag(admin))
+        say("==> stopping the workers, the readers and the broker")
     result.worker_exit_codes = codes
-    received = collector.snapshot()
-    truth = producer.labels
-    write_ground_truth(out_dir / "ground-truth.jsonl", truth.items())
-    with (out_dir / "alerts.jsonl").open("w") as file:
-        for item in received:
-            file.write(json.dumps({**item.alert, "latency_ms": item.latency_ms}) + "\n")
-    result.score = score_alerts(truth, (item.alert for item in received))
-    result.latencies_ms = sorted(item.latency_ms for item in received)
-    print_summary(say, result, out_dir, seed=options.seed, processes=options.processes)
+    _report(options, say, result, producer, {t: c.snapshot() for t, c in collectors.items()})
     return result
+
+
+def _report(
+    options: DemoOptions,
+    say: Say,
+    result: DemoResult,
+    producer: TransactionProducer,
+    received: dict[str, list[Received]],
+) -> None:
+    """Write the output files, measure the run against the ground truth, print the summary."""
+    out_dir = options.out_dir
+    alerts, risks = received[ALERTS], [r.value for r in received[RISK_SCORES]]
+    cases = latest_cases(r.value for r in received[CASES])
+    rows = list(producer.truth.values())
+    write_ground_truth(out_dir / "ground-truth.jsonl", rows)
+    _write_lines(
+        out_dir / "alerts.jsonl", ({**a.value, "latency_ms": latency_ms(a)} for a in alerts)
+    )
+    _write_lines(out_dir / "risk-scores.jsonl", risks)
+    _write_lines(out_dir / "cases.jsonl", cases)
+    truth = truth_from_rows(rows)
+    result.score = score_alerts({r["id"]: r["kind"] for r in rows}, (a.value for a in alerts))
+    result.latencies_ms = sorted(latency_ms(a) for a in alerts)
+    result.detection = measure(
+        truth,
+        [(a.value, a.arrived_ms) for a in alerts],
+        risks,
+        cases,
+        gap_ms=options.case_gap_ms,
+    )
+    print_summary(
+        say, result, out_dir, seed=options.seed, processes=options.processes, mode=options.mode
+    )
+
+
+def _write_lines(path: Path, values: Iterable[Any]) -> None:
+    with path.open("w") as file:
+        for value in values:
+            file.write(json.dumps(value) + "\n")
 
 
 def _clear_outputs(out_dir: Path) -> None:
     """Create ``out_dir`` and remove what an earlier run left in it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("ground-truth.jsonl", "alerts.jsonl"):
+    for stale in ("ground-truth.jsonl", "alerts.jsonl", "risk-scores.jsonl", "cases.jsonl"):
         (out_dir / stale).unlink(missing_ok=True)
     shutil.rmtree(out_dir / "logs", ignore_errors=True)
-
-
-def _start_broker(say: Say, cleanup: contextlib.ExitStack) -> str:
-    """Start a one-node local Kafka, stopped by ``cleanup``; return its bootstrap servers."""
-    say("==> starting a local Kafka broker (KRaft, one node)")
-    began = time.monotonic()
-    cluster = LocalKafkaCluster(brokers=1)
-    cluster.start()
-    cleanup.callback(cluster.stop)
-    bootstrap = cluster.bootstrap_servers
-    say(f"    ready in {time.monotonic() - began:.1f} s at {bootstrap}")
-    return bootstrap
-
-
-def _create_topics(say: Say, admin: KafkaAdmin, partitions: int) -> None:
-    compacted = {"cleanup.policy": "compact"}
-    admin.create_topics(
-        [
-            TopicSpec(TRANSACTIONS, partitions),
-            TopicSpec(ALERTS, partitions),
-            TopicSpec(INVALID, 1),
-            TopicSpec(BLOCKED_MERCHANTS, 1, config=compacted),
-            TopicSpec(CARD_LIMITS, 1, config=compacted),
-        ]
-    )
-    say(
-        f"==> topics: {TRANSACTIONS} and {ALERTS} ({partitions} partitions), "
-        f"{BLOCKED_MERCHANTS} and {CARD_LIMITS} (compacted), {INVALID}"
-    )
-
-
-def _seed_tables(say: Say, bootstrap: str, generator: FraudDataGenerator) -> None:
-    """Produce the ``blocked-merchants`` and ``card-limits`` tables' rows."""
-    produce(
-        bootstrap,
-        BLOCKED_MERCHANTS,
-        ((m.encode(), json.dumps(r).encode()) for m, r in generator.blocked_merchants.items()),
-    )
-    produce(
-        bootstrap,
-        CARD_LIMITS,
-        ((c.encode(), json.dumps(r).encode()) for c, r in generator.card_limits()),
-    )
-    say(
-        f"    seeded {len(generator.blocked_merchants)} blocked merchants and "
-        f"{len(generator.cards):,} card limits"
-    )
-
-
-def _start_workers(
-    say: Say, cleanup: contextlib.ExitStack, workers: WorkerGroup
-) -> list[int | None]:
-    """Start the group (stopped by ``cleanup``) and wait until every worker owns partitions.
-
-    Returns the list that receives the workers' exit codes when ``cleanup`` stops them.
-    """
-    say(
-        f"==> starting {workers.count} worker processes running "
-        f"{os.path.relpath(workers.spec)} ({workers.config.guarantee.value})"
-    )
-    workers.start()
-    codes: list[int | None] = []
-
-    def stop_workers() -> None:
-        codes.extend(workers.stop())
-
-    cleanup.callback(stop_workers)
-    began = time.monotonic()
-    while not workers.all_assigned():
-        workers.check_alive()
-        if time.monotonic() - began > 90:
-            msg = f"the workers got no partitions within 90 s; see {workers.log_dir}"
-            raise StreamerError(msg)
-        time.sleep(0.2)
-    say(f"    every worker owns partitions after {time.monotonic() - began:.1f} s")
-    return codes
 
 
 def _start_producer(
@@ -245,8 +191,12 @@ def _start_producer(
     patterns = ", ".join(f"{rates.get(k, 0.0):g} {k}" for k in KINDS)
     say(
         f"==> producing {options.events:,} transactions at {options.rate:,.0f}/s, "
-        f"seed {options.seed}, with fraud patterns per 1,000: {patterns}"
+        f"seed {options.seed}, {options.mode} traffic, attacks per 1,000: {patterns}"
     )
+    if generator.realistic:
+        legit = generator.config.legit_rates
+        episodes = ", ".join(f"{legit.get(k, 0.0):g} {k}" for k in LEGIT_KINDS)
+        say(f"    legitimate look-alike episodes per 1,000: {episodes}")
     producer.start()
     cleanup.callback(producer.stop)
     return producer
@@ -259,17 +209,18 @@ def _watch(
     options: DemoOptions,
     say: Say,
     workers: WorkerGroup,
-    collector: AlertCollector,
+    collectors: dict[str, TopicCollector],
     producer: TransactionProducer,
-    lag: _Lag,
+    lag: Lag,
 ) -> DemoResult:
     """Print alerts as they arrive (at most ``alert_lines_per_second``) and progress every
     second, until every produced transaction is processed (or the drain times out)."""
+    collector = collectors[ALERTS]
     progress = _Progress(options, say, collector, producer, lag)
     drain_deadline: float | None = None
     while True:
         time.sleep(0.1)
-        _check_running(workers, collector, producer)
+        _check_running(workers, collectors, producer)
         progress.show_new_alerts()
         now = time.monotonic()
         if now - progress.last_tick < 1.0:
@@ -290,16 +241,17 @@ def _watch(
 
 
 def _check_running(
-    workers: WorkerGroup, collector: AlertCollector, producer: TransactionProducer
+    workers: WorkerGroup, collectors: dict[str, TopicCollector], producer: TransactionProducer
 ) -> None:
     """Raise :class:`StreamerError` if a worker died or a background thread failed."""
     workers.check_alive()
     if producer.error is not None:
         msg = f"producing transactions failed: {producer.error}"
         raise StreamerError(msg)
-    if collector.error is not None:
-        msg = f"reading alerts failed: {collector.error}"
-        raise StreamerError(msg)
+    for topic, collector in collectors.items():
+        if collector.error is not None:
+            msg = f"reading {topic} failed: {collector.error}"
+            raise StreamerError(msg)
 
 
 class _Progress:
@@ -310,9 +262,9 @@ class _Progress:
         self,
         options: DemoOptions,
         say: Say,
-        collector: AlertCollector,
+        collector: TopicCollector,
         producer: TransactionProducer,
-        lag: _Lag,
+        lag: Lag,
     ) -> None:
         self.options = options
         self.say = say
@@ -334,7 +286,7 @@ class _Progress:
         received = self.collector.snapshot()
         for item in received[self.shown :]:
             if self.budget > 0:
-                self.say(_fmt_alert(item.alert, item.latency_ms))
+                self.say(_fmt_alert(item.value, latency_ms(item)))
                 self.budget -= 1
             else:
                 self.hidden += 1
@@ -376,4 +328,4 @@ class _Progress:
         )
 
 
-__all__ = ["DemoOptions", "DemoResult", "WorkerGroup", "fraud_topology_path", "run_demo"]
+__all__ = ["APP_ID", "DemoOptions", "DemoResult", "WorkerGroup", "fraud_topology_path", "run_demo"]

@@ -1,7 +1,8 @@
-"""The demo's two background threads: the transaction producer and the alert collector.
+"""The demo's background threads: the transaction producer, and a collector per output
+topic (alerts, risk scores, cases).
 
 Each records a failure in ``error`` instead of raising, so the demo's main loop can report
-it; both stop when their ``stop()`` is called.
+it; each stops when its ``stop()`` is called.
 """
 
 from __future__ import annotations
@@ -18,21 +19,21 @@ from streamer.kafka.clients import TopicTail, produce_paced
 
 
 @dataclass
-class ReceivedAlert:
-    alert: dict[str, Any]
-    latency_ms: int
-    """Arrival here minus the transaction's ``ts``."""
+class Received:
+    value: dict[str, Any]
+    arrived_ms: int
+    """Wall-clock time (ms since the epoch) it was read here."""
 
 
-class AlertCollector(threading.Thread):
-    """Reads the alerts topic (committed alerts only) and timestamps each arrival."""
+class TopicCollector(threading.Thread):
+    """Reads a JSON topic (committed records only) and timestamps each arrival."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(name="alert-collector", daemon=True)
+        super().__init__(name=f"{topic}-collector", daemon=True)
         self.tail = TopicTail(bootstrap, topic)
         self.stopping = threading.Event()
         self.lock = threading.Lock()
-        self.received: list[ReceivedAlert] = []
+        self.received: list[Received] = []
         self.last_arrival = time.monotonic()
         self.error: BaseException | None = None
 
@@ -43,12 +44,11 @@ class AlertCollector(threading.Thread):
                 now_ms = int(time.time() * 1000)
                 if not records:
                     continue
-                batch = []
-                for record in records:
-                    if record.value is None:
-                        continue
-                    alert = json.loads(record.value)
-                    batch.append(ReceivedAlert(alert, now_ms - int(alert["tx"]["ts"])))
+                batch = [
+                    Received(json.loads(record.value), now_ms)
+                    for record in records
+                    if record.value is not None
+                ]
                 with self.lock:
                     self.received.extend(batch)
                     self.last_arrival = time.monotonic()
@@ -57,7 +57,7 @@ class AlertCollector(threading.Thread):
         finally:
             self.tail.close()
 
-    def snapshot(self) -> list[ReceivedAlert]:
+    def snapshot(self) -> list[Received]:
         with self.lock:
             return list(self.received)
 
@@ -68,6 +68,11 @@ class AlertCollector(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join(10)
+
+
+def latency_ms(alert: Received) -> int:
+    """When an alert was read here minus its transaction's ``ts`` (when it was sent)."""
+    return alert.arrived_ms - int(alert.value["tx"]["ts"])
 
 
 class TransactionProducer(threading.Thread):
@@ -82,7 +87,8 @@ class TransactionProducer(threading.Thread):
         self.start_ms = start_ms
         self.topic = topic
         self.stats = GenerationStats()
-        self.labels: dict[str, str | None] = {}
+        self.truth: dict[str, dict[str, Any]] = {}
+        """Ground-truth rows by transaction id, for the transactions generated so far."""
         self.sent = 0
         self.finished_at: float | None = None
         self.stopping = threading.Event()
@@ -91,7 +97,13 @@ class TransactionProducer(threading.Thread):
     def _records(self) -> Iterator[tuple[int | None, bytes, bytes]]:
         for item in self.generator.transactions(self.start_ms, self.stats):
             tx = item.tx
-            self.labels[tx["id"]] = item.kind
+            self.truth[tx["id"]] = {
+                "id": tx["id"],
+                "card": tx["card"],
+                "ts": tx["ts"],
+                "kind": item.kind,
+                "attack": item.attack,
+            }
             yield tx["ts"], tx["card"].encode(), json.dumps(tx).encode()
 
     def stop(self) -> None:

@@ -4,10 +4,12 @@ to its own file so the demo can tell when they own partitions and why one died."
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from streamer.errors import StreamerError
@@ -18,8 +20,17 @@ from streamer.runtime.launch import launch_worker
 class WorkerGroup:
     """``count`` ``streamer.runtime.child`` processes, logging to ``log_dir``."""
 
-    def __init__(self, spec: str, config: AppConfig, count: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        spec: str,
+        config: AppConfig,
+        count: int,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``env`` adds to the workers' environment (``FRAUD_*`` settings, for instance)."""
         self.spec = spec
+        self.env = {**os.environ, **dict(env or {})}
         self.config = config
         self.count = count
         self.log_dir = log_dir
@@ -40,6 +51,7 @@ class WorkerGroup:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
+                        env=self.env,
                     )
                 )
 

@@ -170,10 +170,13 @@ def test_every_label_is_detected_and_nothing_else_through_the_driver() -> None:
 
 
 def test_ground_truth_round_trip(tmp_path: Path) -> None:
-    labels = [("tx-1", None), ("tx-2", "velocity"), ("tx-3", "blocked_merchant")]
+    labels = [
+        {"id": "tx-1", "card": "c-1", "ts": 5, "kind": None, "attack": None},
+        {"id": "tx-2", "card": "c-2", "ts": 6, "kind": "velocity", "attack": "velocity-0001"},
+    ]
     path = tmp_path / "truth" / "ground-truth.jsonl"
-    assert write_ground_truth(path, labels) == 3
-    assert read_ground_truth(path) == dict(labels)
+    assert write_ground_truth(path, labels) == 2
+    assert read_ground_truth(path) == labels
 
 
 def test_scoring_counts_hits_misses_false_alarms_and_duplicates() -> None:
@@ -207,3 +210,67 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 100) == 100
     assert percentile([7], 95) == 7
     assert math.isnan(percentile([], 50))
+
+
+# --- the realistic mode ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def realistic() -> tuple[list[LabeledTransaction], GenerationStats]:
+    stats = GenerationStats()
+    config = GeneratorConfig(seed=13, events=12_000, rate=400.0)
+    assert config.mode == world.REALISTIC  # the default
+    return list(FraudDataGenerator(config).transactions(START, stats)), stats
+
+
+def test_realistic_mode_labels_every_transaction_of_an_attack(
+    realistic: tuple[list[LabeledTransaction], GenerationStats],
+) -> None:
+    items, stats = realistic
+    assert len(items) == 12_000
+    times = [i.tx["ts"] for i in items]
+    assert times == sorted(times)
+    by_attack: dict[str, list[LabeledTransaction]] = defaultdict(list)
+    for item in items:
+        assert (item.kind is None) == (item.attack is None)
+        if item.attack is not None:
+            assert item.attack.startswith(f"{item.kind}-")
+            by_attack[item.attack].append(item)
+    for kind in KINDS:
+        attacks = [a for a in by_attack if a.startswith(f"{kind}-")]
+        # an attack planned just before the end may have no transaction yet
+        assert stats.instances[kind] - 2 <= len(attacks) <= stats.instances[kind], kind
+        assert len(attacks) >= 15, kind
+    for attack, txs in by_attack.items():
+        assert len({t.tx["card"] for t in txs}) == 1, attack
+        if txs[-1].tx["ts"] > times[-1] - 60_000:
+            continue  # it may have been cut short by the end of the data
+        if attack.startswith(("amount_anomaly-", "blocked_merchant-")):
+            assert len(txs) == 1
+        if attack.startswith("impossible_travel-"):
+            assert 2 <= len(txs) <= 4
+        if attack.startswith("velocity-"):
+            assert 4 <= len(txs) <= 12
+
+
+def test_realistic_mode_injects_look_alike_episodes_at_their_rates(
+    realistic: tuple[list[LabeledTransaction], GenerationStats],
+) -> None:
+    items, stats = realistic
+    rates = GeneratorConfig().legit_rates
+    for kind in world.LEGIT_KINDS:
+        expected = rates[kind] * len(items) / 1000
+        assert expected - 2 <= stats.episodes[kind] <= expected + 1, kind
+    taps = [i for i in items if i.tx["merchant"].startswith("transit-")]
+    assert len(taps) >= 4 * stats.episodes[world.TRANSIT] - 10
+    assert all(i.kind is None for i in taps)
+    online = [i for i in items if i.tx["merchant"].startswith("online-")]
+    assert len(online) == stats.episodes[world.TRAVEL_BOOKING]
+    none, _ = generate(
+        seed=13, events=3_000, mode=world.REALISTIC, legit_rates=dict.fromkeys(world.LEGIT_KINDS, 0)
+    )
+    assert not [i for i in none if i.tx["merchant"].startswith(("transit-", "online-"))]
+    with pytest.raises(ValueError, match="unknown legitimate episode kinds"):
+        GeneratorConfig(legit_rates={"lottery": 1.0})
+    with pytest.raises(ValueError, match="mode must be one of"):
+        GeneratorConfig(mode="chaos")
