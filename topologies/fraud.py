@@ -63,9 +63,11 @@ over the limit; amount anomaly: the z-score over ``anomaly_z_threshold``; imposs
 the implied speed over ``travel_max_speed_kmh``, for hops of at least
 ``travel_min_distance_km``; blocked merchant: 1). Its contribution is 0 up to
 ``score_soft_start``, rises linearly to the rule's weight at ``q = 1`` (the threshold), then
-to 1 at ``q = score_saturation``. The risk score combines the contributions as
-``1 - prod(1 - contribution)``. Whether a rule *fires* (gives a reason) depends on its
-threshold only, as described above; the score ranks what fired and what came close.
+to ``(1 + weight) / 2`` at ``q = score_saturation`` and stays there. The risk score combines
+the contributions as ``1 - prod(1 - contribution)``: one rule, however far past its
+threshold, scores below several that fire together. Whether a rule *fires* (gives a
+reason) depends on its threshold only, as described above; the score ranks what fired and
+what came close.
 
 Cases. The alerts of a card are grouped into cases by a session window per card (gap
 ``case_gap_ms``, grace ``grace_ms``): a case opens with its first alert, every further alert
@@ -192,7 +194,7 @@ class FraudConfig:
     score_soft_start: float = 0.6
     """Ratio to its threshold from which a rule contributes to the risk score."""
     score_saturation: float = 2.0
-    """Ratio to its threshold at which a rule contributes 1."""
+    """Ratio to its threshold at which a rule's contribution stops rising."""
 
     case_gap_ms: int = 30_000
     """Alerts of a card at most this far apart (event time) belong to one case."""
@@ -234,16 +236,17 @@ class FraudConfig:
 
     def contribution(self, reason: str, ratio: float) -> float:
         """The rule's share of the risk score at ``ratio`` (how far it is to its threshold,
-        1 being the threshold): 0 up to the soft start, the rule's weight at 1, 1 at
-        saturation, linear in between."""
+        1 being the threshold): 0 up to the soft start, the rule's weight at 1,
+        ``(1 + weight) / 2`` from saturation on, linear in between."""
         soft, full, weight = self.score_soft_start, self.score_saturation, self.weight(reason)
         if ratio <= soft:
             return 0.0
         if ratio <= 1.0:
             return weight * (ratio - soft) / (1.0 - soft)
+        top = (1.0 + weight) / 2
         if ratio >= full:
-            return 1.0
-        return weight + (1.0 - weight) * (ratio - 1.0) / (full - 1.0)
+            return top
+        return weight + (top - weight) * (ratio - 1.0) / (full - 1.0)
 
     def weight(self, reason: str) -> float:
         value: float = getattr(self, f"weight_{reason}")

@@ -208,7 +208,7 @@ class FraudDataGenerator:
         per_card = 1000 * math.log(high / low) / (high - low)
         rates, legit = self.config.pattern_rates, self.config.legit_rates
         if self.realistic:
-            extra = 8 * rates.get(VELOCITY, 0.0) + 3.5 * rates.get(SPEND_BURST, 0.0)
+            extra = 8 * rates.get(VELOCITY, 0.0) + 4.5 * rates.get(SPEND_BURST, 0.0)
             extra += 2 * rates.get(IMPOSSIBLE_TRAVEL, 0.0) + 5.5 * legit.get(TRANSIT, 0.0)
         else:
             extra = 9 * rates.get(VELOCITY, 0.0) + 3.5 * rates.get(SPEND_BURST, 0.0)

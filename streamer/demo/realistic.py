@@ -11,7 +11,7 @@ Attacks (the ground truth labels every transaction of one with its kind and atta
     Card testing on a fresh card: 4-12 tiny purchases (0.5-3 EUR) 0.3-3 s apart. Slow or
     short ones stay within the velocity limit.
 ``spend_burst``
-    Bust-out on a fresh card: 2-5 purchases of 25-50 % of its limit, 2-20 s apart.
+    Bust-out on a fresh card: 3-6 purchases of 25-50 % of its limit, 2-15 s apart.
 ``amount_anomaly``
     One purchase of 2-15 times the card's typical amount (a card with at least 4 earlier
     transactions); the card goes on as before.
@@ -130,12 +130,12 @@ def fresh_attack(
     """A card-testing or bust-out attack on a fresh card."""
     plan: list[tuple[int, Planned]] = []
     t = rng.uniform(0, 1_000)
-    n = rng.randint(4, 12) if kind == VELOCITY else rng.randint(2, 5)
+    n = rng.randint(4, 12) if kind == VELOCITY else rng.randint(3, 6)
     for i in range(n):
         if kind == VELOCITY:
             eur, gap = rng.uniform(0.5, 3.0), rng.uniform(300, 3_000)
         else:
-            eur, gap = card.limit_eur * rng.uniform(0.25, 0.5), rng.uniform(2_000, 20_000)
+            eur, gap = card.limit_eur * rng.uniform(0.25, 0.5), rng.uniform(2_000, 15_000)
         merchant = rng.choice(card.merchants)
         plan.append((int(t), Planned(kind, eur, merchant, card.city, attack, last=i == n - 1)))
         t += gap

@@ -15,9 +15,15 @@ from typing import Any
 
 import pytest
 
-from streamer.demo.generator import FraudDataGenerator, GenerationStats, GeneratorConfig
+from streamer.demo.detection import Detection, Truth, latest_cases, measure
+from streamer.demo.generator import (
+    FraudDataGenerator,
+    GenerationStats,
+    GeneratorConfig,
+    LabeledTransaction,
+)
 from streamer.demo.scoring import score_alerts
-from streamer.demo.world import KINDS
+from streamer.demo.world import AMOUNT_ANOMALY, BLOCKED_MERCHANT, IMPOSSIBLE_TRAVEL, KINDS
 from streamer.kafka.admin import KafkaAdmin
 from streamer.kafka.clients import produce
 from streamer.runtime.config import AppConfig
@@ -49,10 +55,16 @@ def _fraud_topics(new_topic: Callable[..., str]) -> dict[str, str]:
     return {
         "FRAUD_TRANSACTIONS_TOPIC": new_topic(partitions=4),
         "FRAUD_ALERTS_TOPIC": new_topic(partitions=4),
+        "FRAUD_SCORES_TOPIC": new_topic(partitions=4),
+        "FRAUD_CASES_TOPIC": new_topic(partitions=4),
         "FRAUD_BLOCKED_MERCHANTS_TOPIC": new_topic(config=COMPACTED),
         "FRAUD_CARD_LIMITS_TOPIC": new_topic(config=COMPACTED),
         "FRAUD_INVALID_TOPIC": new_topic(),
     }
+
+
+def _values(bootstrap: str, topic: str) -> list[Any]:
+    return [decode(v) for _, _, _, v in read_to_end(bootstrap, topic)]
 
 
 def _seed_tables(bootstrap: str, topics: dict[str, str], generator: FraudDataGenerator) -> None:
@@ -73,6 +85,19 @@ def _workers(config: AppConfig, topics: dict[str, str], log_dir: Path) -> list[W
         WorkerProcess(FRAUD, dataclasses.replace(config, instance=i), topics, log_dir)
         for i in range(2)
     ]
+
+
+# Floors of the realistic mode on a worker group (seed 2024, 16,000 transactions), set below
+# what this data gives (the in-memory driver gives the same figures: recall 0.780 overall,
+# 1.000 for impossible travel and blocked merchants, 0.870 for amount anomalies; 12.8 false
+# alerts per 1,000 legitimate transactions; 92 of the 118 attacks caught, in 92 cases).
+# docs/fraud.md ("Where it is tested") lists them.
+MIN_ATTACK_RECALL = 0.70
+MIN_RECALL_OF_SINGLE_STEP_PATTERNS = 0.80
+MAX_FALSE_ALERTS_PER_1000 = 15.0
+CASES_PER_INJECTED_ATTACK = (0.6, 1.1)
+"""Cases that hold an attack's transactions, per injected attack: an attack that is caught
+raises one case (not one alert per transaction); a missed one raises none."""
 
 
 def test_fraud_detection_on_a_worker_group(kafka: KafkaCluster, new_topic, tmp_path: Path) -> None:
@@ -100,17 +125,35 @@ def test_fraud_detection_on_a_worker_group(kafka: KafkaCluster, new_topic, tmp_p
         for worker in workers:
             worker.ensure_dead()
     assert codes == [0, 0], "\n".join(w.log_text()[-3000:] for w in workers)
-    alerts = [decode(v) for _, _, _, v in read_to_end(bootstrap, topics["FRAUD_ALERTS_TOPIC"])]
+    alerts = _values(bootstrap, topics["FRAUD_ALERTS_TOPIC"])
     assert read_to_end(bootstrap, topics["FRAUD_INVALID_TOPIC"], timeout=10) == []
     score = score_alerts({i.tx["id"]: i.kind for i in items}, alerts)
     assert score.duplicate_alerts == 0
     assert score.unknown_transactions == 0
-    for kind in KINDS:
-        pattern = score.patterns[kind]
-        assert stats.instances[kind] >= 15, kind
-        assert pattern.labelled >= 15, kind
-        assert pattern.precision >= 0.95, pattern
-        assert pattern.recall >= 0.95, pattern
+    detection = _detection(items, alerts, topics, bootstrap)
+    assert detection.overall.attacks >= 100
+    assert detection.overall.recall >= MIN_ATTACK_RECALL, detection.overall
+    for kind in (AMOUNT_ANOMALY, IMPOSSIBLE_TRAVEL, BLOCKED_MERCHANT):
+        assert detection.per_kind[kind].recall >= MIN_RECALL_OF_SINGLE_STEP_PATTERNS, kind
+    assert 0 < detection.false_alerts_per_1000 <= MAX_FALSE_ALERTS_PER_1000
+    low, high = CASES_PER_INJECTED_ATTACK
+    attacks = detection.overall.attacks
+    assert low * attacks <= detection.fraud_cases <= high * attacks, detection.fraud_cases
+    assert detection.fraud_cases <= detection.overall.detected
+    assert detection.cases < detection.alerts  # grouped: fewer cases than alerts
+
+
+def _detection(
+    items: list[LabeledTransaction],
+    alerts: list[dict[str, Any]],
+    topics: dict[str, str],
+    bootstrap: str,
+) -> Detection:
+    truth = {i.tx["id"]: Truth(i.tx["card"], i.tx["ts"], i.kind, i.attack) for i in items}
+    risks = _values(bootstrap, topics["FRAUD_SCORES_TOPIC"])
+    cases = latest_cases(_values(bootstrap, topics["FRAUD_CASES_TOPIC"]))
+    gap = FraudConfig().case_gap_ms
+    return measure(truth, [(a, None) for a in alerts], risks, cases, gap_ms=gap)
 
 
 KILL_EVENTS = 12_000
@@ -134,8 +177,11 @@ def _produce_in_slices(
     return thread
 
 
-def _driver_alerts(generator: FraudDataGenerator, txs: list[dict[str, Any]]) -> set[Any]:
-    """(tx id, reasons) of every alert the topology raises on ``txs`` in memory."""
+def _driver_outputs(
+    generator: FraudDataGenerator, txs: list[dict[str, Any]]
+) -> tuple[set[Any], set[Any], set[Any]]:
+    """What the topology writes for ``txs`` in memory: (tx id, reasons, score) of every
+    alert, (tx id, score) of every risk score, (case id, alerts) of every open-case update."""
     with TopologyTestDriver(build(FraudConfig()), partitions={"transactions": 4}) as driver:
         for merchant, row in generator.blocked_merchants.items():
             driver.pipe("blocked-merchants", merchant, row)
@@ -143,15 +189,33 @@ def _driver_alerts(generator: FraudDataGenerator, txs: list[dict[str, Any]]) -> 
             driver.pipe("card-limits", card, row)
         for t in txs:
             driver.pipe("transactions", t["card"], t, timestamp=t["ts"])
-        return {(a["tx_id"], tuple(a["reasons"])) for a in driver.read_values("alerts")}
+        return (
+            _alert_keys(driver.read_values("alerts")),
+            _score_keys(driver.read_values("risk-scores")),
+            _case_keys(driver.read_values("fraud-cases")),
+        )
+
+
+def _alert_keys(alerts: list[dict[str, Any]]) -> set[Any]:
+    return {(a["tx_id"], tuple(a["reasons"]), a["score"]) for a in alerts}
+
+
+def _score_keys(scores: list[dict[str, Any]]) -> set[Any]:
+    return {(r["tx_id"], r["score"]) for r in scores}
+
+
+def _case_keys(cases: list[dict[str, Any]]) -> set[Any]:
+    # Closed cases are left out: when a case closes depends on the wall clock.
+    return {(c["case_id"], c["alerts"]) for c in cases if c["status"] == "open"}
 
 
 def test_alerts_are_exactly_once_when_a_worker_is_killed_mid_run(
     kafka: KafkaCluster, new_topic, tmp_path: Path
 ) -> None:
-    """SIGKILL one of two workers while transactions still flow, and restart it: its open
-    transaction is aborted, its partitions move once its session expires (10 s here) and
-    their state is restored from the changelogs, so every alert is still written once."""
+    """SIGKILL one of two workers while realistic transactions still flow, and restart it:
+    its open transaction is aborted, its partitions move once its session expires (10 s
+    here) and their state is restored from the changelogs, so every alert, risk score and
+    case update is still written once, as an uninterrupted run writes it."""
     topics = _fraud_topics(new_topic)
     source = topics["FRAUD_TRANSACTIONS_TOPIC"]
     bootstrap = kafka.bootstrap_servers
@@ -187,19 +251,21 @@ def test_alerts_are_exactly_once_when_a_worker_is_killed_mid_run(
     assert codes == [0, 0], "\n".join(w.log_text()[-3000:] for w in workers)
     assert 0 < processed_at_kill < KILL_EVENTS
 
-    alerts = [decode(v) for _, _, _, v in read_to_end(bootstrap, topics["FRAUD_ALERTS_TOPIC"])]
+    alerts = _values(bootstrap, topics["FRAUD_ALERTS_TOPIC"])
     repeated = {tx_id: n for tx_id, n in Counter(a["tx_id"] for a in alerts).items() if n > 1}
     assert repeated == {}, f"alerts written more than once: {repeated}"
-    # The very alerts of an uninterrupted run: the restored state judged as the lost one did.
-    assert {(a["tx_id"], tuple(a["reasons"])) for a in alerts} == _driver_alerts(generator, txs)
-    score = score_alerts({i.tx["id"]: i.kind for i in items}, alerts)
-    assert score.duplicate_alerts == 0
-    assert score.unknown_transactions == 0
-    for kind in KINDS:
-        pattern = score.patterns[kind]
-        assert stats.instances[kind] >= 10, kind
-        assert pattern.precision >= 0.95, pattern
-        assert pattern.recall >= 0.95, pattern
+    scores = _values(bootstrap, topics["FRAUD_SCORES_TOPIC"])
+    assert len(scores) == len({r["tx_id"] for r in scores}), "a risk score written twice"
+    cases = [c for c in _values(bootstrap, topics["FRAUD_CASES_TOPIC"]) if c["status"] == "open"]
+    assert len(cases) == len(_case_keys(cases)) == len(alerts)  # one case update per alert
+    # The very outputs of an uninterrupted run: the restored state judged as the lost one did.
+    expected_alerts, expected_scores, expected_cases = _driver_outputs(generator, txs)
+    assert _alert_keys(alerts) == expected_alerts
+    assert _score_keys(scores) == expected_scores
+    assert _case_keys(cases) == expected_cases
+    detection = _detection(items, alerts, topics, bootstrap)
+    assert detection.overall.attacks >= 80
+    assert detection.overall.recall >= MIN_ATTACK_RECALL, detection.overall
 
 
 @pytest.mark.kafka
@@ -230,6 +296,10 @@ def test_streamer_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "0 duplicates" in text
     for kind in KINDS:
         assert f"\n  {kind} " in text
+    assert "realistic traffic" in text
+    assert "alerts per case" in text
+    assert "per 1,000" in text
+    assert "risk score" in text
     assert "latency" in text
     truth = (out / "ground-truth.jsonl").read_text().splitlines()
     assert len(truth) == 1_500
