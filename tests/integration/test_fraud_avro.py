@@ -91,6 +91,8 @@ def test_fraud_in_avro_on_the_broker(
         blocked_merchants_topic=new_topic(config={"cleanup.policy": "compact"}),
         card_limits_topic=new_topic(config={"cleanup.policy": "compact"}),
         invalid_topic=new_topic(),
+        scores_topic=new_topic(partitions=2),
+        cases_topic=new_topic(partitions=2),
         value_format="avro",
         schema_registry_url=url,
     )
