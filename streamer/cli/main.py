@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "streamer.cli.run",
     "streamer.cli.describe",
     "streamer.cli.lag",
+    "streamer.cli.query",
     "streamer.cli.replay",
     "streamer.cli.reset",
     "streamer.cli.config",

@@ -18,6 +18,7 @@ store, 400 for a key that cannot be encoded, 401 for a missing or wrong token, 5
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -43,6 +44,8 @@ class QueryClient:
         except ImportError:
             msg = "the query client needs the 'query' extra: pip install 'streamer[query]'"
             raise StreamerError(msg) from None
+        # httpx logs every request's URL at INFO, and a query's URL holds its key.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
@@ -143,6 +146,10 @@ class QueryClient:
         params = {"key": key, "from": time_from, "to": time_to, "encoding": encoding}
         rows: list[dict[str, Any]] = self._get(f"/api/v1/stores/{store}/sessions", params)["rows"]
         return rows
+
+    def app(self) -> dict[str, Any]:
+        """The app's id and topology (sub-topologies, steps, stores and topics)."""
+        return self._get("/api/v1/app")
 
     def worker(self) -> dict[str, Any]:
         """The worker's counts, tasks and their restore progress."""
