@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx works the same here
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from streamer import StreamsBuilder, TumblingWindows
