@@ -74,3 +74,46 @@ ensure_prometheus() {
   fi
   rm -f "$log"
 }
+
+# Puts Debian's headless-capable `chromium` and its `chromedriver` on the machine for the
+# web console's browser test (tests/integration/test_console_browser.py). When either is
+# missing, installs the `chromium` and `chromium-driver` packages if this runs as root with
+# apt-get (non-interactive, without recommended packages); otherwise says that the test
+# will be skipped. STREAMER_INSTALL_CHROMIUM=0 never installs.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return 0
+  fi
+  local skip="the web console's browser test will be skipped"
+  if [ "${STREAMER_INSTALL_CHROMIUM:-1}" = 0 ]; then
+    echo "==> chromium or chromedriver not found and STREAMER_INSTALL_CHROMIUM=0: $skip"
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "==> chromium or chromedriver not found, and installing them needs root and" \
+      "apt-get: $skip (install Debian's 'chromium' and 'chromium-driver' to run it)"
+    return 0
+  fi
+  echo "==> installing chromium and chromium-driver with apt-get (for the console's browser test)"
+  local log
+  log="$(mktemp)"
+  local status=0
+  (
+    export DEBIAN_FRONTEND=noninteractive
+    install=(apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold
+      chromium chromium-driver)
+    "${install[@]}" || { apt-get update -q && "${install[@]}"; }
+  ) >"$log" 2>&1 || status=$?
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    if [ "$status" = 0 ]; then
+      echo "==> installed $(chromium --version 2>/dev/null | head -n 1)"
+    else
+      tail -n 15 "$log" >&2
+      echo "==> apt-get failed (output above), but chromium and chromedriver are there"
+    fi
+  else
+    tail -n 15 "$log" >&2
+    echo "==> installing chromium failed (output above): $skip"
+  fi
+  rm -f "$log"
+}

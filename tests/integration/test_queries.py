@@ -4,6 +4,7 @@ with the committed value, range and window queries, bad input, and 503 while res
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import struct
@@ -19,6 +20,7 @@ from confluent_kafka import Producer
 
 from streamer.partitioner import partition_for_key
 from streamer.query import QueryClient, QueryError
+from streamer.testing.kafka.pytest_plugin import TopicFactory
 from tests.integration import apps
 from tests.integration.query_apps import WINDOW_MS
 from tests.integration.support import read_to_end, start_streamer_run, wait_for_group_caught_up
@@ -132,40 +134,39 @@ def settled(views: list[dict[str, Any]], lag: dict[str, Any], workers: int) -> b
     return len(running) == PARTITIONS and owners == running
 
 
-@pytest.fixture
-def topics(new_topic: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    source, sink = new_topic(partitions=PARTITIONS), new_topic(partitions=PARTITIONS)
-    monkeypatch.setenv(apps.INPUT, source)
-    monkeypatch.setenv(apps.OUTPUT, sink)
-    return source, sink
-
-
-@pytest.fixture
-def group(kafka: Any, topics: tuple[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
-    source, sink = topics
+@pytest.fixture(scope="module")
+def group(kafka: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One group of two workers for the module's tests, in file order: the last one stops it
+    (SIGTERM) and restarts the app from an empty state directory."""
     bootstrap = kafka.bootstrap_servers
-    stamps = produce_counts(bootstrap, source)
-    app_id = f"it-query-{uuid.uuid4().hex[:8]}"
-    port = free_ports(2)
-    log = tmp_path / "run.log"
-    process = run_group(app_id, bootstrap, tmp_path / "state", port, log, 2, {})
-    try:
-        with QueryClient(f"http://127.0.0.1:{port}", token=TOKEN) as client:
-            wait_for_tasks(client, 2, log)
-        wait_for_group_caught_up(bootstrap, app_id, source, timeout=60)
-        yield {
-            "app_id": app_id,
-            "bootstrap": bootstrap,
-            "port": port,
-            "stamps": stamps,
-            "process": process,
-            "log": log,
-            "tmp": tmp_path,
-            "source": source,
-            "sink": sink,
-        }
-    finally:
-        stop(process)
+    topics = TopicFactory(bootstrap, "query")
+    source, sink = topics(PARTITIONS), topics(PARTITIONS)
+    tmp = tmp_path_factory.mktemp("queries")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(apps.INPUT, source)
+        env.setenv(apps.OUTPUT, sink)
+        stamps = produce_counts(bootstrap, source)
+        app_id = f"it-query-{uuid.uuid4().hex[:8]}"
+        port = free_ports(2)
+        log = tmp / "run.log"
+        process = run_group(app_id, bootstrap, tmp / "state", port, log, 2, {})
+        try:
+            with QueryClient(f"http://127.0.0.1:{port}", token=TOKEN) as client:
+                wait_for_tasks(client, 2, log)
+            wait_for_group_caught_up(bootstrap, app_id, source, timeout=60)
+            yield {
+                "app_id": app_id,
+                "bootstrap": bootstrap,
+                "port": port,
+                "stamps": stamps,
+                "process": process,
+                "log": log,
+                "tmp": tmp,
+                "source": source,
+                "sink": sink,
+            }
+        finally:
+            stop(process)
 
 
 def final_counts(bootstrap: str, sink: str) -> dict[str, int]:
@@ -240,6 +241,81 @@ def test_bad_input_gets_404_400_and_401(group: dict[str, Any]) -> None:
             client.get("counts", "k-1")
         assert denied.value.status == 401
     assert TOKEN not in group["log"].read_text()
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1700",
+)
+SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "artifacts" / "console.png"
+
+
+def test_the_console_shows_the_app_live_and_looks_up_a_key(
+    group: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip(
+            "no chromium or chromedriver on PATH (scripts/check installs Debian's 'chromium' "
+            "and 'chromium-driver' when it runs as root with apt-get)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager downloads nothing
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={group['tmp'] / 'chromium-profile'}"):
+        options.add_argument(flag)
+    expected = final_counts(group["bootstrap"], group["sink"])
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver.get(f"http://127.0.0.1:{group['port'] + 1}/")
+        wait = WebDriverWait(driver, 30)
+        token = wait.until(lambda d: d.find_element(By.ID, "token"))
+        wait.until(lambda d: token.is_displayed())  # the API answered 401: the page asks
+        token.send_keys(TOKEN)
+        driver.find_element(By.CSS_SELECTOR, "#token-form button").click()
+
+        def text(selector: str) -> str:
+            return str(driver.find_element(By.CSS_SELECTOR, selector).text)
+
+        wait.until(lambda d: "counts [count]" in text("#topology"))
+        graph = text("#topology")
+        for shown in (group["source"], group["sink"], "window-counts", "sub-topology 0"):
+            assert shown in graph
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#lag tbody tr")) == PARTITIONS)
+        for row in driver.find_elements(By.CSS_SELECTOR, "#lag tbody tr"):
+            cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+            assert cells[0] == group["source"]
+            assert cells[4] == "0"  # caught up
+            assert "(http://127.0.0.1:" in cells[5]  # the owner and its query URL
+        tasks = driver.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")
+        assert sorted(t.find_element(By.TAG_NAME, "td").text for t in tasks) == [
+            f"0_{p}" for p in range(PARTITIONS)
+        ]
+        assert all("running" in t.text for t in tasks)
+        assert text("#dlq") == "0"
+        Select(driver.find_element(By.ID, "lookup-store")).select_by_value("counts")
+        driver.find_element(By.ID, "lookup-key").send_keys("k-12")
+        driver.find_element(By.CSS_SELECTOR, "#lookup button").click()
+        wait.until(lambda d: '"found": true' in text("#lookup-result"))
+        assert f'"value": {expected["k-12"]}' in text("#lookup-result")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#records tbody tr")) > 1)
+        assert '"count"' in text("#records")
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT))
+    finally:
+        driver.quit()
 
 
 def test_a_key_on_a_restoring_partition_gets_503_then_its_value(group: dict[str, Any]) -> None:
