@@ -3,17 +3,18 @@
 installed ``streamer demo`` finds them, while ``topologies/`` stays where readers of the
 repository look. Everything else is configured in pyproject.toml."""
 
-from setuptools import find_namespace_packages, find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 EXAMPLES = "streamer.examples"
-# Data folders of topologies/ (schemas/) are namespace packages, so that their files ship.
-EXAMPLE_PACKAGES = find_namespace_packages("topologies", exclude=["*__pycache__*"])
+# Folders without an __init__.py (data such as topologies/schemas/) count as packages too,
+# so that their files ship as package data.
+NOT_CODE = ["__pycache__", "*.__pycache__"]
 
 setup(
     packages=[
-        *find_packages(include=["streamer", "streamer.*"]),
+        *find_namespace_packages(include=["streamer", "streamer.*"], exclude=NOT_CODE),
         EXAMPLES,
-        *(f"{EXAMPLES}.{name}" for name in EXAMPLE_PACKAGES),
+        *(f"{EXAMPLES}.{name}" for name in find_namespace_packages("topologies", exclude=NOT_CODE)),
     ],
     package_dir={EXAMPLES: "topologies"},
 )
