@@ -51,9 +51,13 @@ def require_query_extra() -> None:
 def bind(address: str, port: int) -> socket.socket:
     """A listening TCP socket on ``address:port``; a :class:`ConfigError` naming it if not."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP by name: asyncio turns Nagle's algorithm off only on such sockets (and on
+    # the connections accepted from them); with it on, a response written in two parts
+    # waits for the client's delayed ACK, ~40 ms per request on a kept-alive connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((address, port))
         sock.listen(128)
     except OSError as exc:
