@@ -27,6 +27,11 @@ from confluent_kafka import (
 from streamer.errors import StreamerError
 from streamer.kafka.diagnostics import ClientErrors, with_diagnostics
 
+KEYED_PLACEMENT = {"partitioner": "murmur2_random"}
+"""The helpers place keyed records as Kafka's Java clients and the worker's producer do
+(librdkafka's own default, ``consistent_random``, places them elsewhere), so that a store's
+key is found on the partition that ``streamer.partitioner`` computes for it."""
+
 
 class KafkaClientError(StreamerError):
     """A produce or consume through the helper clients failed."""
@@ -103,7 +108,8 @@ def produce(
     partition: int | None = None,
     timestamp: int | None = None,
 ) -> int:
-    """Produce ``(key, value)`` pairs with ``acks=all`` and wait for every delivery.
+    """Produce ``(key, value)`` pairs with ``acks=all`` and wait for every delivery. Keyed
+    records are placed by Kafka's murmur2 (:data:`KEYED_PLACEMENT`).
 
     ``partition`` sends every record to that partition instead of partitioning by key;
     ``timestamp`` (ms since the epoch) stamps every record instead of the wall clock.
@@ -111,7 +117,12 @@ def produce(
     Returns the number delivered; raises :class:`KafkaClientError` naming the first failure.
     """
     conf, errors = with_diagnostics(
-        {"bootstrap.servers": bootstrap_servers, "acks": "all", **dict(config or {})}
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "acks": "all",
+            **KEYED_PLACEMENT,
+            **dict(config or {}),
+        }
     )
     producer = Producer(conf)
     tally = _DeliveryTally()
@@ -155,13 +166,15 @@ def produce_paced(
     due times are their event times go out in real time and the rate is theirs. A producer
     that falls behind sends at once until it catches up. ``on_progress(sent)`` is called
     about every ``progress_interval`` seconds and once at the end; setting ``stop`` ends
-    early. Returns the number delivered; raises :class:`KafkaClientError` on failures.
+    early. Keyed records are placed by Kafka's murmur2 (:data:`KEYED_PLACEMENT`). Returns
+    the number delivered; raises :class:`KafkaClientError` on failures.
     """
     conf, errors = with_diagnostics(
         {
             "bootstrap.servers": bootstrap_servers,
             "acks": "all",
             "linger.ms": 5,
+            **KEYED_PLACEMENT,
             **dict(config or {}),
         }
     )
