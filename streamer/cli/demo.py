@@ -7,7 +7,9 @@ legitimate traffic that partly looks like fraud. Shows alerts as they arrive, wi
 throughput and consumer lag; ends with alerts by reason, cases, detection metrics against
 the generator's ground truth (attack-level recall, time to detect, false alerts per 1,000,
 alerts per case, precision and recall over risk-score thresholds), and the latency from
-each transaction's timestamp to its alert. Stops everything it started.
+each transaction's timestamp to its alert. Stops everything it started. Prints the URL of
+the web console (docs/console.md); with --console it keeps running after the traffic, until
+Ctrl-C, so the state stays there to look up.
 
 With --fast it measures throughput instead: the transactions are produced beforehand and the
 fraud topology's sustained records/s under exactly-once is reported for 1 and 2 workers.
@@ -86,6 +88,18 @@ def register(subparsers: Any) -> None:
         default=defaults.alert_lines_per_second,
         help="alerts printed per second at most; 0 prints none (default %(default)s)",
     )
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="keep running after the traffic, with the web console up, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=defaults.http_port,
+        help="the console's port; worker i listens on PORT+i (default %(default)s, another "
+        "when taken)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -105,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         alert_lines_per_second=max(0, args.alert_lines),
         mode=args.mode,
         case_gap_ms=round(args.case_gap * 1000),
+        http_port=args.http_port,
+        console=args.console,
     )
     if args.fast:
         from streamer.demo.fast import run_fast

@@ -40,6 +40,7 @@ from streamer.demo.cluster import (
     start_broker,
     start_workers,
 )
+from streamer.demo.console import console_port, stay_up
 from streamer.demo.detection import latest_cases, measure, truth_from_rows
 from streamer.demo.generator import FraudDataGenerator, GeneratorConfig
 from streamer.demo.ground_truth import write_ground_truth
@@ -70,6 +71,10 @@ class DemoOptions:
     case_gap_ms: int = 30_000
     """The topology's case gap (``FRAUD_CASE_GAP_MS``), and the incident gap of the
     attack-level precision."""
+    http_port: int = 8080
+    """The console of worker ``i`` is on this port plus ``i`` (others when taken)."""
+    console: bool = False
+    """Keep running after the traffic until Ctrl-C, with the console up."""
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -114,8 +119,13 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
             error_policy=ErrorPolicy.DEAD_LETTER,
         )
         env = {"FRAUD_CASE_GAP_MS": str(options.case_gap_ms)}
-        workers = WorkerGroup(spec, config, options.processes, out_dir / "logs", env=env)
+        port = console_port(options.processes, options.http_port)
+        workers = WorkerGroup(
+            spec, config, options.processes, out_dir / "logs", env=env, http_port=port
+        )
         codes = start_workers(say, cleanup, workers)
+        url = None if port is None else f"http://127.0.0.1:{port}/"
+        say(f"==> console: {url}" if url else "==> no console: pip install 'streamer[query]'")
         collectors = {
             topic: TopicCollector(bootstrap, topic) for topic in (ALERTS, RISK_SCORES, CASES)
         }
@@ -124,6 +134,8 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
             cleanup.callback(collector.stop)
         producer = _start_producer(say, cleanup, options, bootstrap, generator)
         result = _watch(options, say, workers, collectors, producer, Lag(admin))
+        if options.console and url is not None:
+            stay_up(say, url)
         say("==> stopping the workers, the readers and the broker")
     result.worker_exit_codes = codes
     _report(options, say, result, producer, {t: c.snapshot() for t, c in collectors.items()})

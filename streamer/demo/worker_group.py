@@ -14,7 +14,7 @@ from pathlib import Path
 
 from streamer.errors import StreamerError
 from streamer.runtime.config import AppConfig
-from streamer.runtime.launch import launch_worker
+from streamer.runtime.launch import WorkerOptions, launch_worker
 
 
 class WorkerGroup:
@@ -27,13 +27,17 @@ class WorkerGroup:
         count: int,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        http_port: int | None = None,
     ) -> None:
-        """``env`` adds to the workers' environment (``FRAUD_*`` settings, for instance)."""
+        """``env`` adds to the workers' environment (``FRAUD_*`` settings, for instance);
+        with ``http_port``, worker ``i`` serves queries and the console on its port plus
+        ``i`` (loopback only)."""
         self.spec = spec
         self.env = {**os.environ, **dict(env or {})}
         self.config = config
         self.count = count
         self.log_dir = log_dir
+        self.http_port = http_port
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def log_path(self, instance: int) -> Path:
@@ -48,12 +52,19 @@ class WorkerGroup:
                     launch_worker(
                         self.spec,
                         config,
+                        self._options(instance),
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         env=self.env,
                     )
                 )
+
+    def _options(self, instance: int) -> WorkerOptions:
+        if self.http_port is None:
+            return WorkerOptions()
+        port = self.http_port + instance
+        return WorkerOptions(http_port=port, advertised_url=f"http://127.0.0.1:{port}")
 
     def all_assigned(self) -> bool:
         """True once every worker's log says it was assigned partitions."""
