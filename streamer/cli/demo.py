@@ -96,7 +96,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--http-port",
         type=int,
-        default=defaults.http_port,
+        default=8080,
         help="the console's port; worker i listens on PORT+i (default %(default)s, another "
         "when taken)",
     )

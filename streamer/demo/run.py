@@ -71,8 +71,9 @@ class DemoOptions:
     case_gap_ms: int = 30_000
     """The topology's case gap (``FRAUD_CASE_GAP_MS``), and the incident gap of the
     attack-level precision."""
-    http_port: int = 8080
-    """The console of worker ``i`` is on this port plus ``i`` (others when taken)."""
+    http_port: int | None = None
+    """The console of worker ``i`` is on this port plus ``i`` (others when taken); None:
+    no console (``streamer demo`` asks for 8080)."""
     console: bool = False
     """Keep running after the traffic until Ctrl-C, with the console up."""
 
@@ -119,13 +120,18 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
             error_policy=ErrorPolicy.DEAD_LETTER,
         )
         env = {"FRAUD_CASE_GAP_MS": str(options.case_gap_ms)}
-        port = console_port(options.processes, options.http_port)
+        port = (
+            None
+            if options.http_port is None
+            else console_port(options.processes, options.http_port)
+        )
         workers = WorkerGroup(
             spec, config, options.processes, out_dir / "logs", env=env, http_port=port
         )
         codes = start_workers(say, cleanup, workers)
         url = None if port is None else f"http://127.0.0.1:{port}/"
-        say(f"==> console: {url}" if url else "==> no console: pip install 'streamer[query]'")
+        if options.http_port is not None:
+            say(f"==> console: {url}" if url else "==> no console: pip install 'streamer[query]'")
         collectors = {
             topic: TopicCollector(bootstrap, topic) for topic in (ALERTS, RISK_SCORES, CASES)
         }

@@ -112,6 +112,7 @@ function drawTopology(graph) {
     rows.forEach((row, d) => row.forEach((step, i) => {
       pos[step.name] = { x: x0 + pad + i * (boxW + gapX), y: 40 + (d + 1) * rowH };
     }));
+    const taken = new Set(Object.values(pos).map((q) => `${q.x},${q.y}`));
     const group = svgEl("g", { class: "subtopology", "data-id": sub.id });
     const frame = svgEl("rect", { class: "sub", x: x0, y: 10, width, rx: 8 });
     group.append(frame);
@@ -128,7 +129,8 @@ function drawTopology(graph) {
         const q = pos[parent];
         if (q) line({ x: q.x + boxW / 2, y: q.y + boxH }, { x: p.x + boxW / 2, y: p.y });
       }
-      for (const topic of step.topics || []) {
+      const below = taken.has(`${p.x},${p.y + rowH}`);
+      for (const topic of step.kind === "sink" && below ? [] : step.topics || []) {
         const above = step.kind === "source";
         const ty = above ? p.y - rowH + 6 : p.y + rowH - 6;
         group.append(svgEl("rect", { class: "topic", x: p.x, y: ty, width: boxW, height: boxH - 6, rx: 12 }));
@@ -146,7 +148,8 @@ function drawTopology(graph) {
         line({ x: p.x + boxW, y: p.y + boxH / 2 }, { x: sx, y: storeY[store] + boxH / 2 }, "edge store-edge");
       }
       group.append(svgEl("rect", { class: `step ${step.kind}`, x: p.x, y: p.y, width: boxW, height: boxH, rx: 4 }));
-      const label = step.kind === "processor" ? `${step.name} [${step.operation}]` : step.name;
+      let label = step.kind === "processor" ? `${step.name} [${step.operation}]` : step.name;
+      if (step.kind === "sink" && below) label = `${step.name} → ${step.topics[0]}`;
       group.append(svgEl("text", { x: p.x + 8, y: p.y + 19, class: "step-name" }, clip(label, 30)));
     }
     for (const [store, y] of Object.entries(storeY)) {
@@ -194,7 +197,21 @@ function drawWorkers(overview) {
     el("td", { class: `state-${t.state}` }, t.state),
     el("td", {}, restoreCell(t)),
     el("td", {}, t.inputs.map(([topic, p]) => `${topic}[${p}]`).join(", ")),
-    el("td", { class: "value" }, Object.entries(t.store_sizes).map(([s, b]) => `${s}: ${fmt(b)} B`).join(", ")))));
+    storesCell(t.store_sizes))));
+}
+
+function storesCell(sizes) {
+  const entries = Object.entries(sizes);
+  const total = entries.reduce((a, [, b]) => a + b, 0);
+  const cell = el("td", { title: entries.map(([s, b]) => `${s}: ${fmt(b)} B`).join("\n") },
+    `${entries.length} store${entries.length === 1 ? "" : "s"}, ${fmtBytes(total)}`);
+  return cell;
+}
+
+function fmtBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function restoreCell(task) {
@@ -257,16 +274,20 @@ async function lookup(event) {
   }
 }
 
+function valueCell(value) {
+  const text = JSON.stringify(value);
+  return el("td", { class: "value", title: text }, clip(text, 220));
+}
+
 async function pollRecords() {
   const topic = $("records-topic").value;
   if (topic) {
     try {
       const body = await api(`/api/v1/topics/${encodeURIComponent(topic)}/last?limit=15`);
       setRows($("records").tBodies[0], body.records.slice().reverse().map((r) => el("tr", {},
-        el("td", {}, new Date(r.timestamp).toISOString().replace("T", " ").slice(0, 23)),
+        el("td", {}, new Date(r.timestamp).toISOString().slice(11, 23)),
         el("td", { class: "num" }, r.partition), el("td", { class: "num" }, r.offset),
-        el("td", { class: "value" }, JSON.stringify(r.key)),
-        el("td", { class: "value" }, JSON.stringify(r.value)))));
+        valueCell(r.key), valueCell(r.value))));
     } catch (err) {
       setRows($("records").tBodies[0], [el("tr", {}, el("td", { colspan: 5 }, err.message))]);
     }
