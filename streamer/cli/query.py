@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -86,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    try:
+        print(json.dumps(answer, indent=2, ensure_ascii=False), flush=True)
+    except BrokenPipeError:  # piped into head or less, which closed early
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing may write to the pipe
     return 0
 
 

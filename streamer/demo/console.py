@@ -7,6 +7,7 @@ a person can watch alerts arrive and look up a card's velocity window
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -38,6 +39,8 @@ def console_port(processes: int, preferred: int) -> int | None:
 
 def _free(port: int) -> bool:
     with socket.socket() as probe:
+        # As the query server binds: a port whose last connections are in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -46,12 +49,19 @@ def _free(port: int) -> bool:
 
 
 def stay_up(say: Callable[[str], None], url: str, stop: threading.Event | None = None) -> None:
-    """Keep everything running until Ctrl-C (or ``stop``), saying where the console is."""
+    """Keep everything running until Ctrl-C, SIGTERM (on the main thread) or ``stop``,
+    saying where the console is."""
     say(f"==> the console stays up at {url} ; look up a card in '{VELOCITY_STORE}'.")
     say("    Ctrl-C stops the workers, the readers and the broker.")
     waiter = stop or threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda _s, _f: waiter.set())
     try:
         while not waiter.wait(1.0):
             pass
     except KeyboardInterrupt:
         say("")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
