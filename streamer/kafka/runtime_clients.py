@@ -174,23 +174,27 @@ class RestoreConsumer:
         for tp in tps:
             self._assigned.pop((tp.topic, tp.partition), None)
 
-    def consume(self, max_records: int, timeout: float) -> tuple[list[Message], set[TP]]:
-        """A batch of records, and the partitions that reported end-of-partition."""
+    def consume(self, max_records: int, timeout: float) -> tuple[list[Message], dict[TP, int]]:
+        """A batch of records, and the partitions that reported end-of-partition, each with
+        the offset it reached: past every record handed out before, and past the commit
+        markers of transactions (which no record's offset shows)."""
         if not self._assigned:
-            return [], set()
+            return [], {}
         try:
             messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         except KafkaException as exc:
             raise wrap_error(exc, "restore consume") from exc
         check_failure(self._errors)
         records: list[Message] = []
-        at_end: set[TP] = set()
+        at_end: dict[TP, int] = {}
         for message in messages:
             error = message.error()
             if error is None:
                 records.append(cast(Message, message))
             elif error.code() == KafkaError._PARTITION_EOF:
-                at_end.add((str(message.topic()), int(message.partition() or 0)))
+                at_end[(str(message.topic()), int(message.partition() or 0))] = int(
+                    message.offset() or 0
+                )
             else:
                 denied = not_authorized(
                     error.code(), "READ", message.topic(), principal=self._principal

@@ -129,7 +129,7 @@ class GlobalTables:
         for message in records:
             self._stores.apply(message.topic(), message.key(), message.value())
         if pending is not None:
-            pending -= at_end
+            pending.difference_update(at_end)
         return len(records)
 
     def close(self) -> None:

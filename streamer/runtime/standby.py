@@ -144,10 +144,15 @@ class StandbyReplicas:
             return 0
         records, at_end = self._consumer.consume(self._batch, 0.0)
         self._apply(records)
-        for tp in at_end:
+        for tp, end in at_end.items():
             copy = self._copies.get(tp)
             if copy is None:
                 continue
+            if end > copy.position:
+                # Past the commit markers that follow its last record: a copy handed over
+                # now starts at the changelog's end, with nothing to restore.
+                copy.position = end
+                copy.store.write_batch((), position=end)
             copy.caught_up = True
             copy.end = max(copy.end, copy.position)
             if not copy.announced:
@@ -221,8 +226,8 @@ class StandbyReplicas:
 
     def _placed(self, members: Mapping[str, Sequence[TP]], active: set[str]) -> dict[str, TaskId]:
         """The tasks whose copy this worker keeps, by id. A copy of a task that the
-        description already shows assigned to this worker is kept until the assignment
-        reaches it and takes the copy over."""
+        description already shows assigned to this worker, or assigned to no one, is kept
+        until the assignment reaches a worker and the copy is taken over or placed."""
         if self._me not in members:
             return {}
         owners: dict[TaskId, str] = {}
@@ -231,8 +236,8 @@ class StandbyReplicas:
                 sub = self._topology.subtopology_for(topic, self._prefix)
                 if sub is not None:
                     owners[TaskId(sub.id, partition)] = member
-        held = {copy.task for copy in self._copies.values()}
-        return {
+        held = {copy.task: copy for copy in self._copies.values()}
+        placed = {
             str(task): task
             for task, owner in owners.items()
             if str(task) not in active
@@ -243,6 +248,17 @@ class StandbyReplicas:
                 or self._me in standby_members(str(task), owner, members, self._replicas)
             )
         }
+        # A task that no member owns right now is moving (its owner left or is handing it
+        # over): its copy stays, since it may be the one the next owner takes over.
+        owned = {str(task) for task in owners}
+        for task in held.keys() - owned - active:
+            placed[task] = self._task_id(task)
+        return placed
+
+    @staticmethod
+    def _task_id(task: str) -> TaskId:
+        subtopology, partition = task.split("_")
+        return TaskId(int(subtopology), int(partition))
 
     def _keep(self, task: str, task_id: TaskId) -> None:
         """Open the task's stores and start tailing their changelogs from their positions.

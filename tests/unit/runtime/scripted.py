@@ -329,15 +329,15 @@ class ScriptedRestoreConsumer:
         for tp in partitions:
             self.positions.pop(tp, None)
 
-    def consume(self, max_records: int, timeout: float) -> tuple[list[Message], set[TP]]:
+    def consume(self, max_records: int, timeout: float) -> tuple[list[Message], dict[TP, int]]:
         out: list[Message] = []
-        at_end: set[TP] = set()
+        at_end: dict[TP, int] = {}
         for tp, position in list(self.positions.items()):
             batch = self.kafka.topics[tp[0]][tp[1]][position : position + max_records]
             out.extend(batch)
             self.positions[tp] = position + len(batch)
             if self.positions[tp] >= len(self.kafka.topics[tp[0]][tp[1]]):
-                at_end.add(tp)
+                at_end[tp] = self.positions[tp]
         return out, at_end
 
     def close(self) -> None:

@@ -108,6 +108,9 @@ def test_a_copy_placed_elsewhere_is_closed_and_its_files_stay(tmp_path: Path) ->
     kafka.members = {"app-a-0": (("in", 0),), "app-b-0": ()}  # the task moves here:
     standbys.step(set, restoring=False)  # the copy waits for the assignment to take it over
     assert standbys.lags() == {"0_0": 0}
+    kafka.members = {"app-a-0": (), "app-b-0": ()}  # moving: no one owns it for a moment
+    standbys.step(set, restoring=False)
+    assert standbys.lags() == {"0_0": 0}
     # A third host joins and ranks first for the copy of 0_0, now owned by b again.
     third = next(
         m
