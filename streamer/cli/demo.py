@@ -25,6 +25,8 @@ from typing import Any
 from streamer.demo.run import DemoOptions, run_demo
 from streamer.demo.world import MODES
 
+FAST_EVENTS = 100_000
+
 
 def register(subparsers: Any) -> None:
     defaults = DemoOptions()
@@ -37,8 +39,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--events",
         type=int,
-        default=defaults.events,
-        help=f"transactions to generate (default {defaults.events:,})",
+        default=None,
+        help=f"transactions to generate (default {defaults.events:,}, {FAST_EVENTS:,} with --fast)",
     )
     parser.add_argument(
         "--rate",
@@ -107,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         # The steps are printed; the broker harness's own INFO lines would only repeat them.
         logging.getLogger("streamer.testing.kafka").setLevel(logging.WARNING)
+    if args.events is None:
+        args.events = FAST_EVENTS if args.fast else DemoOptions.events
     if args.events < 1 or args.rate <= 0 or args.processes < 1 or args.case_gap <= 0:
         print("streamer: error: --events, --rate, --processes and --case-gap must be positive")
         return 2
