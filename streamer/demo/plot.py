@@ -42,6 +42,7 @@ def draw(points: list[CurvePoint], png: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    points = [p for p in points if p.flagged]  # above the highest score nothing is flagged
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     series: list[tuple[str, Any, Any]] = [
         ("transactions", [p.tx_recall for p in points], [p.tx_precision for p in points]),
@@ -79,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--case-gap", type=float, default=DEFAULT_GAP_MS / 1000, help="the run's --case-gap (s)"
     )
-    parser.add_argument("--title", default="fraud topology: precision and recall over risk score")
+    parser.add_argument(
+        "--title", default="fraud topology: precision and recall over the risk score"
+    )
     args = parser.parse_args(argv)
     points = curve_of_run(args.run, round(args.case_gap * 1000))
     print(f"wrote {draw(points, args.png, args.title)}")
