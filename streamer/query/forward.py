@@ -4,7 +4,10 @@ For one partition (:meth:`Router.decide`): this worker answers when it runs the 
 (:meth:`~streamer.query.service.QueryService.state`); a task restoring here gets 503 with
 ``Retry-After`` and its restore progress; otherwise the owner's URL is read from the
 group description, and the request is forwarded there with the caller's token and the
-``X-Streamer-Forwarded`` header. A forwarded request is never forwarded again: a member
+``X-Streamer-Forwarded`` header. When the answer would be 503 (no owner now, the owner
+restoring or unreachable) and this worker keeps a standby copy of the task, the copy
+answers a single-key read instead, marked ``"stale": true`` with its ``lag`` in changelog
+records. A forwarded request is never forwarded again: a member
 that receives one for a partition it cannot serve answers 503 (the partition is moving),
 so two members with different views of the group cannot bounce a request between them.
 A range scan asks every partition's owner (in parallel) and merges their pages by key.
@@ -119,10 +122,21 @@ class Router:
         except StreamerError as exc:
             return unavailable(f"cannot read the partition count: {exc}")
         decision = await self.decide(request, place)
-        if isinstance(decision, Response):
-            return decision
-        if decision is not None:
-            return await self.forward(request, decision)
+        if decision is None:
+            return await self._read(read, place, key)
+        answer = (
+            decision if isinstance(decision, Response) else await self.forward(request, decision)
+        )
+        if answer.status_code == 503 and FORWARDED not in request.headers:
+            # The active task cannot answer now: a standby copy here answers, marked stale.
+            state = self.service.state(place.task)
+            if state.state == "standby" and state.lag is not None:
+                return await self._read(self.service.stale(read, state.lag), place, key)
+        return answer
+
+    async def _read(
+        self, read: Callable[[Place, bytes], dict[str, Any]], place: Place, key: bytes
+    ) -> Response:
         try:
             return JSONResponse(await run_in_threadpool(read, place, key))
         except StoreUnavailable as exc:

@@ -27,10 +27,12 @@ SKIPPED = "records-skipped"
 @dataclass(frozen=True)
 class PartitionState:
     """Whether this worker answers for a partition: ``running`` (yes), ``restoring`` (not
-    yet: its restore progress is in ``restore``) or ``absent`` (another member's)."""
+    yet: its restore progress is in ``restore``), ``standby`` (another member's, with a
+    warm copy here ``lag`` changelog records behind) or ``absent`` (another member's)."""
 
     state: str
     restore: dict[str, Any] | None = None
+    lag: int | None = None
 
 
 class QueryService:
@@ -54,8 +56,12 @@ class QueryService:
     def state(self, task: str) -> PartitionState:
         """Running only when the latest snapshot shows the task caught up and its stores are
         open here; a store that closes after this check makes the read fail, not lie."""
-        found = next((t for t in self.snapshot().tasks if t.id == task), None)
+        snapshot = self.snapshot()
+        found = next((t for t in snapshot.tasks if t.id == task), None)
         if found is None:
+            lag = snapshot.standby_lags.get(task)
+            if lag is not None and task in self.registry.tasks():
+                return PartitionState("standby", lag=lag)
             return PartitionState("absent")
         if found.restoring:
             return PartitionState("restoring", _restore(found))
@@ -67,6 +73,14 @@ class QueryService:
         with self.registry.reading(place.task, place.store.name) as store:
             found, value = reads.get(store, place.store, key)
         return {**self._where(place), "found": found, "value": value}
+
+    def stale(self, read: Callable[[Place, bytes], dict[str, Any]], lag: int) -> Any:
+        """``read`` from a standby copy: its answer marked stale, with the copy's lag."""
+
+        def answer(place: Place, key: bytes) -> dict[str, Any]:
+            return {**read(place, key), "stale": True, "lag": lag}
+
+        return answer
 
     def scan(
         self,
@@ -109,6 +123,7 @@ class QueryService:
             "commits": snap.commits,
             "aborts": snap.aborts,
             "rebalances": snap.rebalances,
+            "standbys": dict(snap.standby_lags),
             "restored": snap.restored,
             "restore_remaining": snap.restore_remaining,
             "dead_lettered": snap.counter(DEAD_LETTERED),

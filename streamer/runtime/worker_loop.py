@@ -259,18 +259,24 @@ class WorkerLoop:
             replicas=cfg.standby_replicas,
             consumer=clients.restore_consumer(),
             group=clients.group_view(),
-            open_store=lambda path, name: open_store("rocksdb", name, path),
+            open_store=self._open_standby_store,
             batch=cfg.restore_batch,
         )
+
+    def _open_standby_store(self, path: Path, name: str) -> BytesStore:
+        """A standby copy's store, given to ``wrap_store`` when there is one (it stays
+        wrapped when a task takes it over)."""
+        store = open_store("rocksdb", name, path)
+        return store if self._wrap_store is None else self._wrap_store(path, name, store)
 
     def _open_task_store(self, path: Path, name: str) -> BytesStore:
         """A task's store: handed over by its standby copy in this worker, else opened;
         then given to ``wrap_store`` when there is one."""
-        store: BytesStore | None = None
         if self._standbys is not None:
-            store = self._standbys.take(path)
-        if store is None:
-            store = open_locked(path, name)
+            taken = self._standbys.take(path)
+            if taken is not None:
+                return taken  # wrapped already, when the copy was opened
+        store: BytesStore = open_locked(path, name)
         return store if self._wrap_store is None else self._wrap_store(path, name, store)
 
     # --- snapshot ---------------------------------------------------------------------------

@@ -57,9 +57,10 @@ class FakeCluster:
 
 
 class World:
-    """One worker that owns partition 0 (running); partition 1 is restoring, or another's."""
+    """One worker that owns partition 0 (running); partition 1 is restoring, or another's
+    (with a standby copy here, ``standby_lag`` behind, when given)."""
 
-    def __init__(self, tmp: Path, *, restoring: bool) -> None:
+    def __init__(self, tmp: Path, *, restoring: bool, standby_lag: int | None = None) -> None:
         self.topology = topology()
         self.registry = StoreRegistry()
         self.caches: dict[str, CachingStore] = {}
@@ -73,7 +74,8 @@ class World:
         )
         self.snapshot = WorkerSnapshot(WorkerInfo("app", "0", "exactly-once"), tasks=tasks)
         if not restoring:
-            self.snapshot = WorkerSnapshot(self.snapshot.info, tasks=tasks[:1])
+            lags = {} if standby_lag is None else {"0_1": standby_lag}
+            self.snapshot = WorkerSnapshot(self.snapshot.info, tasks=tasks[:1], standby_lags=lags)
         self.cluster = FakeCluster({0: ME, 1: OTHER})
         service = QueryService(
             locator=Locator(self.topology, "app", self.cluster),
@@ -179,3 +181,25 @@ def test_a_closed_store_is_unavailable_not_an_error(world: World) -> None:
     with world.client() as client:
         answer = client.get("/api/v1/stores/counts/get", params={"key": key_on(0)})
     assert answer.status_code == 503
+
+
+def test_a_standby_copy_answers_marked_stale_when_the_owner_cannot(tmp_path: Path) -> None:
+    world = World(tmp_path, restoring=False, standby_lag=5)
+    key = key_on(1)
+    copy = world.caches["0_1/counts"]
+    copy.put(key.encode(), LongSerde().encode(7))
+    copy.commit()
+    world.cluster.owners = {0: ME}  # partition 1 has no owner now (its owner just left)
+    with world.client() as client:
+        answer = client.get("/api/v1/stores/counts/get", params={"key": key})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert (body["value"], body["stale"], body["lag"]) == (7, True, 5)
+        forwarded = client.get(
+            "/api/v1/stores/counts/get",
+            params={"key": key},
+            headers={"X-Streamer-Forwarded": OTHER},
+        )
+        assert forwarded.status_code == 503  # a forwarded request gets no stale answer
+        world.snapshot = WorkerSnapshot(world.snapshot.info, tasks=world.snapshot.tasks)
+        assert client.get("/api/v1/stores/counts/get", params={"key": key}).status_code == 503
