@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -307,3 +308,31 @@ def test_streamer_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert len(logs) == 2
     for log in logs:
         assert "stopped:" in log.read_text(), log.read_text()[-2000:]
+
+
+@pytest.mark.kafka
+def test_streamer_demo_fast_measures_one_and_two_workers(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamer.cli.main",
+            "demo",
+            "--fast",
+            "--events",
+            "4000",
+            "--out",
+            str(tmp_path / "fast"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    text = run.stdout
+    assert "==> fraud topology throughput (exactly-once, 4 partitions, 4,000 transactions" in text
+    rates = re.findall(r"^  ([12]) workers? +([\d,]+) records/s$", text, re.MULTILINE)
+    assert [workers for workers, _ in rates] == ["1", "2"], text
+    assert all(int(rate.replace(",", "")) > 0 for _, rate in rates)
+    assert "x from 1 to 2 workers" in text
