@@ -33,7 +33,9 @@ def curve_of_run(run: Path, gap_ms: int = DEFAULT_GAP_MS) -> list[CurvePoint]:
     return pr_curve(truth, scores, gap_ms=gap_ms, thresholds=thresholds)
 
 
-def draw(points: list[CurvePoint], png: Path, title: str) -> Path:
+def draw(points: list[CurvePoint], png: Path, title: str, note: str = "") -> Path:
+    """Draw the curve of ``points`` into ``png``; ``note`` goes under the chart (how it was
+    made)."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -66,7 +68,9 @@ def draw(points: list[CurvePoint], png: Path, title: str) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower left")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="0.4")
+    fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -85,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     points = curve_of_run(args.run, round(args.case_gap * 1000))
-    print(f"wrote {draw(points, args.png, args.title)}")
+    note = f"drawn by: python -m streamer.demo.plot --run {args.run}"
+    print(f"wrote {draw(points, args.png, args.title, note)}")
+    print(f"    {note}, from its ground-truth.jsonl and risk-scores.jsonl")
     return 0
 
 
