@@ -7,7 +7,20 @@ once per loop iteration, between polls of the group consumer, so the worker stay
 group however long a restore takes.
 
 Records are written straight into the bytes store under the write cache, one write batch
-per poll, so a restore costs one RocksDB batch per few thousand records.
+per changelog partition and poll, so a restore costs one RocksDB batch per few thousand
+records.
+
+Writes overlap with fetching: a batch's writes run on one writer thread (RocksDB releases
+the GIL while it writes) while the loop consumes the next batch. The ordering rules:
+
+* at most one batch of writes is in flight, and the writer is a single thread, so the
+  writes of one store apply in changelog order;
+* restore writes skip the store's write-ahead log, and a store is flushed before its task
+  is reported restored: processing's logged writes never land on unflushed restored data;
+* a task is reported restored only after every write of its stores has applied;
+* a restoration that is cancelled or closed first waits for the writes in flight, so no
+  write reaches a store after its task closes it;
+* a failed write raises in the worker loop's thread, at the next wait.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from streamer.kafka.types import TP, Message
@@ -23,6 +37,9 @@ from streamer.runtime.metrics import TaskRestore
 from streamer.state import BytesStore
 
 log = logging.getLogger(__name__)
+
+Batches = dict[TP, list[tuple[bytes, bytes | None]]]
+"""Per changelog partition, the (key, value) entries to write; ``None`` deletes."""
 
 
 @dataclass
@@ -54,6 +71,8 @@ class StateRestorer:
         """Restorations stopped before they finished (their task was revoked)."""
         self.total_restored = 0
         """Changelog records applied since this restorer was created."""
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamer-restore")
+        self._in_flight: Future[None] | None = None
 
     @property
     def active(self) -> bool:
@@ -81,6 +100,8 @@ class StateRestorer:
         """Stop restoring ``task`` (its partitions were revoked); nothing stays open."""
         gone = [tp for tp, r in self._active.items() if r.task == task]
         if gone:
+            self._wait_for_writes()
+        if gone:
             self.cancelled += len(gone)
             log.info("task %s: restore stopped, the task moved away", task)
         for tp in gone:
@@ -99,6 +120,11 @@ class StateRestorer:
         records, at_end = self._consumer.consume(self.batch, timeout)
         self._apply(records)
         finished = [tp for tp, r in self._active.items() if r.position >= r.end or tp in at_end]
+        if finished:
+            self._wait_for_writes()
+            for tp in finished:
+                # Restore writes skip the write-ahead log; flushed, they survive a crash.
+                self._active[tp].store.flush()
         done_tasks: dict[str, dict[str, int]] = {}
         for tp in finished:
             restoration = self._active.pop(tp)
@@ -125,23 +151,19 @@ class StateRestorer:
         return len(records)
 
     def _apply(self, records: list[Message]) -> None:
-        """Write each changelog partition's records in one batch, with its new position.
+        """Write each changelog partition's records in one batch, with its new position, on
+        the writer thread, once the previous batch's writes have applied.
 
         Per record only its key and value are read: the position comes from the last record
         of each partition, and counts from the batch sizes.
         """
-        batches: dict[TP, list[tuple[bytes, bytes | None]]] = {}
-        last: dict[TP, Message] = {}
-        for message in records:
-            key = message.key()
-            if key is None:
-                continue
-            tp = (message.topic(), message.partition())
-            entries = batches.get(tp)
-            if entries is None:
-                entries = batches[tp] = []
-            entries.append((key, message.value()))
-            last[tp] = message
+        if not records:
+            return
+        if len(self._active) == 1 and _partition_of(records[0]) == _partition_of(records[-1]):
+            batches, last = self._single_partition(records)
+        else:
+            batches, last = _by_partition(records)
+        writes: list[tuple[BytesStore, list[tuple[bytes, bytes | None]], int]] = []
         for tp, entries in batches.items():
             restoration = self._active.get(tp)
             if restoration is None:
@@ -149,8 +171,23 @@ class StateRestorer:
             restoration.position = last[tp].offset() + 1
             restoration.restored += len(entries)
             self.total_restored += len(entries)
-            # The position goes into the same batch: a crash mid-restore resumes from here.
-            restoration.store.write_batch(entries, position=restoration.position)
+            writes.append((restoration.store, entries, restoration.position))
+        self._wait_for_writes()
+        if writes:
+            self._in_flight = self._writer.submit(_write_all, writes)
+
+    def _single_partition(self, records: list[Message]) -> tuple[Batches, dict[TP, Message]]:
+        """The records of the one partition being restored, without a per-record partition
+        lookup: the consumer reads only the partitions of active restorations."""
+        tp = _partition_of(records[0])
+        entries = [(key, m.value()) for m in records if (key := m.key()) is not None]
+        return {tp: entries}, {tp: records[-1]}
+
+    def _wait_for_writes(self) -> None:
+        """Block until the writes in flight have applied; re-raise their failure here."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
 
     def _count_finished(self, restoration: _Restoration) -> None:
         """Add a finished store's records to its task's running total."""
@@ -201,10 +238,43 @@ class StateRestorer:
             )
 
     def close(self) -> None:
-        """Stop every restoration and close the consumer."""
+        """Stop every restoration, wait for the writes in flight and close the consumer."""
         self._active.clear()
+        try:
+            self._wait_for_writes()
+        except Exception:
+            log.exception("a restore write failed while the restorer was closing")
+        self._writer.shutdown()
         self._consumer.close()
 
     def remaining(self) -> int:
         """Changelog records left to restore, over every active restoration."""
         return sum(max(0, r.end - r.position) for r in self._active.values())
+
+
+def _write_all(writes: list[tuple[BytesStore, list[tuple[bytes, bytes | None]], int]]) -> None:
+    """Apply each store's entries, the position in the same batch: a crash mid-restore
+    resumes from there."""
+    for store, entries, position in writes:
+        store.write_batch(entries, position=position, logged=False)
+
+
+def _by_partition(records: list[Message]) -> tuple[Batches, dict[TP, Message]]:
+    """Each partition's (key, value) entries, and its last record; null keys are skipped."""
+    batches: Batches = {}
+    last: dict[TP, Message] = {}
+    for message in records:
+        key = message.key()
+        if key is None:
+            continue
+        tp = (message.topic(), message.partition())
+        entries = batches.get(tp)
+        if entries is None:
+            entries = batches[tp] = []
+        entries.append((key, message.value()))
+        last[tp] = message
+    return batches, last
+
+
+def _partition_of(message: Message) -> TP:
+    return (message.topic(), message.partition())

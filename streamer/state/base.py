@@ -77,13 +77,21 @@ class BytesStore(Protocol):
         ...
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
         """Apply all entries atomically, in order; a ``None`` value deletes the key.
 
         ``position``, when given, is recorded in the same atomic write: the next changelog
         offset whose effect the store's contents do not yet include. A crash leaves either
         the batch with its position or neither.
+
+        ``logged=False`` lets a persistent store skip its write-ahead log (restore uses it):
+        such a batch may be lost in a crash until :meth:`flush` returns, but the position
+        that survives a crash never runs ahead of the entries that survive.
         """
         ...
 

@@ -107,7 +107,11 @@ class CachingStore:
         self._set(key, None)
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
         """Buffer the entries like single writes. A position belongs to committed state, so
         it is only recorded by :meth:`commit`."""

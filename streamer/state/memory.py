@@ -97,7 +97,11 @@ class MemoryStore:
         return self.range(prefix, prefix_upper_bound(prefix))
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
         self._check_open()
         batch = checked_batch(self._name, entries)  # check all first: atomic

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rocksdict import DbClosedError, Options, Rdict, WriteBatch, WriteBufferManager
+from rocksdict import DbClosedError, Options, Rdict, WriteBatch, WriteBufferManager, WriteOptions
 
 from streamer.errors import StateError
 from streamer.state.base import closed_error, prefix_upper_bound, range_is_empty
@@ -43,6 +43,9 @@ _write_buffers: WriteBufferManager | None = None
 _META_FAMILY = "streamer-meta"
 _POSITION_KEY = b"changelog-position"
 _POSITION = struct.Struct(">q")
+_UNLOGGED = WriteOptions()
+# rocksdict's stub declares a method; at run time this is a settable attribute.
+_UNLOGGED.disable_wal = True  # type: ignore[method-assign,assignment]
 
 
 def _options() -> Any:
@@ -54,6 +57,9 @@ def _options() -> Any:
     options.set_write_buffer_size(WRITE_BUFFER_BYTES)
     options.set_max_write_buffer_number(MAX_WRITE_BUFFERS)
     options.set_write_buffer_manager(_write_buffers)
+    # Unlogged writes (restore) survive a crash only through flushed memtables: flushing
+    # every column family together keeps the position from being flushed without its data.
+    options.set_atomic_flush(True)
     return options
 
 
@@ -198,12 +204,16 @@ class RocksDBStore:
         return self.range(prefix, prefix_upper_bound(prefix))
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
         self._check_open()
         # Materialise first: if the caller's iterable raises, that error propagates as is and
         # nothing is written.
-        rows = list(entries)
+        rows = entries if isinstance(entries, list) else list(entries)
         try:
             batch = WriteBatch(raw_mode=True)
             for key, value in rows:
@@ -213,7 +223,10 @@ class RocksDBStore:
                     batch.put(key, value)
             if position is not None:
                 batch.put(_POSITION_KEY, _POSITION.pack(position), self._meta())
-            self._db.write(batch)
+            if logged:
+                self._db.write(batch)
+            else:
+                self._db.write(batch, _UNLOGGED)
         except Exception as exc:
             self._fail("write_batch (nothing was written)", exc)
         if position is not None:
@@ -254,9 +267,13 @@ class RocksDBStore:
         return total
 
     def flush(self) -> None:
+        """Write the memtables to SST files: the data first, then the position, so that a
+        crash in between leaves the position behind the data, never ahead of it."""
         self._check_open()
         try:
             self._db.flush(True)
+            if _META_FAMILY in self._families:
+                self._db.get_column_family(_META_FAMILY).flush(True)
         except Exception as exc:
             self._fail("flush", exc)
 

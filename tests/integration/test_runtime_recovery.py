@@ -77,7 +77,9 @@ def test_after_sigkill_a_worker_restores_only_the_tail_past_its_recorded_positio
             assert not list(state.glob(f"{config.app_id}/*/.checkpoint")), "no clean close"
         positions = _recorded_positions(state, config.app_id)
         assert set(positions) == {0, 1}
-        assert all(p is not None and p > 0 for p in positions.values()), positions
+        # Positions are read at most once a second, so a partition whose first records came
+        # after the first read may have none yet; the first read recorded at least one.
+        assert any(p is not None and p > 0 for p in positions.values()), positions
         records = read_to_end(bootstrap, changelog)
         tail = [o for p, o, _k, _v in records if o >= (positions[p] or 0)]
         assert len(tail) < len(records), "the whole changelog would be restored"

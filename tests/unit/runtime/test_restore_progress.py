@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterable
 
 import pytest
 
+from streamer.errors import StateError
 from streamer.runtime.restore import StateRestorer
 from streamer.state import MemoryStore
 from tests.unit.runtime.scripted import ScriptedKafka, ScriptedRestoreConsumer
@@ -30,7 +33,9 @@ def test_progress_is_logged_per_task_and_kept_for_metrics_once_done(
     progress = restorer.tasks()["0_0"]
     assert (progress.restored, progress.remaining, progress.done) == (2, 3, False)
     assert "task 0_0: restoring: 2 of 5 records (40%)" in caplog.text
-    assert store.changelog_position() == 2, "each batch records where it got to"
+    restorer.step(0.0, lambda task, positions: done.append((task, positions)))
+    # The second batch's write may still be in flight; the first one has applied.
+    assert store.changelog_position() in (2, 4), "each batch records where it got to"
 
     while not done:
         restorer.step(0.0, lambda task, positions: done.append((task, positions)))
@@ -50,3 +55,64 @@ def test_a_cancelled_restore_reports_nothing(caplog: pytest.LogCaptureFixture) -
     restorer.cancel_task("0_0")
     assert restorer.tasks() == {}
     assert restorer.cancelled == 1
+
+
+class GatedStore(MemoryStore):
+    """Writes wait for ``gate``; every write and flush is recorded in ``calls``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.gate = threading.Event()
+        self.calls: list[str] = []
+        self.fail = False
+
+    def write_batch(
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
+    ) -> None:
+        assert self.gate.wait(30), "the test never opened the gate"
+        if self.fail:
+            raise StateError("disk full")
+        super().write_batch(entries, position=position, logged=logged)
+        self.calls.append(f"write {position} logged={logged}")
+
+    def flush(self) -> None:
+        self.calls.append("flush")
+
+
+def _restorer_of_three(store: MemoryStore) -> StateRestorer:
+    kafka = ScriptedKafka()
+    kafka.create(CHANGELOG[0], 1)
+    for n in range(3):
+        kafka.append(CHANGELOG[0], 0, f"k{n}".encode(), b"v")
+    restorer = StateRestorer(ScriptedRestoreConsumer(kafka), batch=2)
+    restorer.add("0_0", CHANGELOG, store, None, 3)
+    return restorer
+
+
+def test_a_write_overlaps_the_next_fetch_and_a_task_is_done_once_written_and_flushed() -> None:
+    store = GatedStore("counts")
+    restorer = _restorer_of_three(store)
+    done: list[str] = []
+
+    restorer.step(0.0, lambda task, positions: done.append(f"done {positions}"))
+    assert store.calls == [], "step returned while its batch was still being written"
+    store.gate.set()
+    restorer.step(0.0, lambda task, positions: done.append(f"done {positions}"))
+    assert store.calls == ["write 2 logged=False", "write 3 logged=False", "flush"]
+    assert done == ["done {'counts': 3}"]
+    restorer.close()
+
+
+def test_a_failed_restore_write_raises_in_the_loop() -> None:
+    store = GatedStore("counts")
+    store.fail = True
+    store.gate.set()
+    restorer = _restorer_of_three(store)
+    restorer.step(0.0, lambda task, positions: None)  # the first batch's write fails
+    with pytest.raises(StateError, match="disk full"):
+        restorer.step(0.0, lambda task, positions: None)
+    restorer.close()

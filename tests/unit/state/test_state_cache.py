@@ -27,13 +27,17 @@ class SpyStore(MemoryStore):
         super().delete(key)
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
         self.calls.append("write_batch")
         if self.fail_next_batch:
             self.fail_next_batch = False
             raise StateError("disk full")
-        super().write_batch(entries, position=position)
+        super().write_batch(entries, position=position, logged=logged)
 
 
 @pytest.fixture

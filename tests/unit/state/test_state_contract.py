@@ -42,9 +42,13 @@ class CommittingCache(CachingStore):
         self._tick()
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
-        super().write_batch(entries, position=position)
+        super().write_batch(entries, position=position, logged=logged)
         self._tick()
 
 

@@ -161,3 +161,58 @@ def test_iterator_is_a_snapshot(tmp_path: Path) -> None:
         assert list(rows) == [(b"a", b"1"), (b"b", b"2")]
     finally:
         store.close()
+
+
+_UNLOGGED_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from streamer.state import RocksDBStore
+
+    store = RocksDBStore(Path(sys.argv[1]), "child")
+    value = b"v" * 1000
+    flush_at = int(sys.argv[2])
+    for batch in range(int(sys.argv[3])):
+        entries = [(b"%08d" % (batch * 1000 + n), value) for n in range(1000)]
+        store.write_batch(entries, position=(batch + 1) * 1000, logged=False)
+        if batch + 1 == flush_at:
+            store.flush()
+    os._exit(0)  # a crash: no close, nothing flushed on the way out
+    """
+)
+
+
+def test_unlogged_writes_never_leave_the_position_ahead_of_the_data(tmp_path: Path) -> None:
+    """Restore writes skip the WAL. The child writes about 60 MiB (several memtables, so
+    RocksDB flushes some on its own), flushes once after batch 20 and dies without closing.
+    Whatever survives, the position must not claim data that is gone, and the explicit
+    flush is kept."""
+    path = tmp_path / "db"
+    subprocess.run(
+        [sys.executable, "-c", _UNLOGGED_WRITER, str(path), "20", "60"],
+        check=True,
+        timeout=120,
+    )
+    store = RocksDBStore(path, "s")
+    try:
+        position = store.changelog_position()
+        assert position is not None
+        assert position >= 20_000, "the flush made batch 20 durable"
+        keys = {key for key, _ in store.range(None, None)}
+        missing = [n for n in range(position) if b"%08d" % n not in keys]
+        assert missing == [], f"position {position}, but {len(missing)} keys before it are gone"
+    finally:
+        store.close()
+
+
+def test_unlogged_writes_are_read_back_and_survive_a_clean_close(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    store = RocksDBStore(path, "s")
+    store.write_batch([(b"a", b"1"), (b"b", b"2")], position=2, logged=False)
+    assert store.get(b"a") == b"1"
+    store.close()
+    again = RocksDBStore(path, "s")
+    try:
+        assert (again.get(b"b"), again.changelog_position()) == (b"2", 2)
+    finally:
+        again.close()
