@@ -74,9 +74,13 @@ class GuardedStore:
         return self._inner.prefix(prefix)
 
     def write_batch(
-        self, entries: Iterable[tuple[bytes, bytes | None]], *, position: int | None = None
+        self,
+        entries: Iterable[tuple[bytes, bytes | None]],
+        *,
+        position: int | None = None,
+        logged: bool = True,
     ) -> None:
-        self._inner.write_batch(entries, position=position)
+        self._inner.write_batch(entries, position=position, logged=logged)
 
     def changelog_position(self) -> int | None:
         return self._inner.changelog_position()
