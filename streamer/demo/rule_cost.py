@@ -24,11 +24,17 @@ from streamer.demo.generator import FraudDataGenerator, GeneratorConfig
 from streamer.testing import TopologyTestDriver
 
 START = 1_700_000_000_000
-fraud = importlib.import_module("streamer.examples.fraud")
+
+
+def _fraud() -> Any:
+    """The fraud topology's module, shipped as ``streamer.examples`` (imported on use: a
+    source tree that is not installed has no ``streamer.examples``)."""
+    return importlib.import_module("streamer.examples.fraud")
 
 
 def seconds_for(rules: str, generator: FraudDataGenerator, txs: list[dict[str, Any]]) -> float:
     """Wall time to pipe ``txs`` through the topology with ``rules``, tables preloaded."""
+    fraud = _fraud()
     topology = fraud.build(fraud.FraudConfig(rules=rules))
     with TopologyTestDriver(topology, partitions={"transactions": 4}) as d:
         for merchant, row in generator.blocked_merchants.items():
@@ -49,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     generator = FraudDataGenerator(GeneratorConfig(seed=args.seed, events=args.events))
     txs = [item.tx for item in generator.transactions(START)]
-    reasons = fraud.REASONS
+    reasons = _fraud().REASONS
     variants = [("no rule", ""), *((r, r) for r in reasons), ("all rules", ",".join(reasons))]
     print(f"{len(txs):,} realistic transactions (seed {args.seed}), best of {args.repeat} runs")
     print(f"{'rules':<18} {'tx/s':>8} {'us/tx':>7} {'rule cost us/tx':>16}")
