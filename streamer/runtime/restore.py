@@ -7,8 +7,8 @@ once per loop iteration, between polls of the group consumer, so the worker stay
 group however long a restore takes.
 
 Records are written straight into the bytes store under the write cache, one write batch
-per changelog partition and poll, so a restore costs one RocksDB batch per few thousand
-records.
+per changelog partition and ``write_batch`` records read, holding only the last value of
+each key in that span (a restore's end state is the last value of each key).
 
 Writes overlap with fetching: a batch's writes run on one writer thread (RocksDB releases
 the GIL while it writes) while the loop consumes the next batch. The ordering rules:
@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamer.kafka.types import TP, Message
 from streamer.runtime.clients import RestoreConsumerClient
@@ -37,6 +37,11 @@ from streamer.runtime.metrics import TaskRestore
 from streamer.state import BytesStore
 
 log = logging.getLogger(__name__)
+
+WRITE_BATCH_RECORDS = 50_000
+"""Records read before their writes are handed to the writer. Within one write batch only
+the last value of each key is written, so a changelog that updates its keys often costs far
+fewer RocksDB writes than records."""
 
 Batches = dict[TP, list[tuple[bytes, bytes | None]]]
 """Per changelog partition, the (key, value) entries to write; ``None`` deletes."""
@@ -50,16 +55,25 @@ class _Restoration:
     end: int
     restored: int = 0
     position: int = 0
+    """The offset after the last record read; what the store reaches once the unwritten
+    entries are written."""
+    unwritten: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
 
 class StateRestorer:
     """Replays changelog partitions into stores; see the module docstring."""
 
     def __init__(
-        self, consumer: RestoreConsumerClient, *, batch: int, log_every: float = 5.0
+        self,
+        consumer: RestoreConsumerClient,
+        *,
+        batch: int,
+        write_batch: int = WRITE_BATCH_RECORDS,
+        log_every: float = 5.0,
     ) -> None:
         self._consumer = consumer
         self.batch = batch
+        self.write_batch = write_batch
         self.log_every = log_every
         self._active: dict[TP, _Restoration] = {}
         self._began: dict[str, float] = {}
@@ -73,6 +87,8 @@ class StateRestorer:
         """Changelog records applied since this restorer was created."""
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamer-restore")
         self._in_flight: Future[None] | None = None
+        self._unwritten = 0
+        """Entries read but not yet handed to the writer, over every restoration."""
 
     @property
     def active(self) -> bool:
@@ -105,7 +121,7 @@ class StateRestorer:
             self.cancelled += len(gone)
             log.info("task %s: restore stopped, the task moved away", task)
         for tp in gone:
-            del self._active[tp]
+            self._unwritten -= len(self._active.pop(tp).unwritten)
         self._began.pop(task, None)
         self._consumer.remove(gone)
 
@@ -121,6 +137,8 @@ class StateRestorer:
         self._apply(records)
         finished = [tp for tp, r in self._active.items() if r.position >= r.end or tp in at_end]
         if finished:
+            self._wait_for_writes()
+            self._write_unwritten()
             self._wait_for_writes()
             for tp in finished:
                 # Restore writes skip the write-ahead log; flushed, they survive a crash.
@@ -163,7 +181,6 @@ class StateRestorer:
             batches, last = self._single_partition(records)
         else:
             batches, last = _by_partition(records)
-        writes: list[tuple[BytesStore, list[tuple[bytes, bytes | None]], int]] = []
         for tp, entries in batches.items():
             restoration = self._active.get(tp)
             if restoration is None:
@@ -171,8 +188,20 @@ class StateRestorer:
             restoration.position = last[tp].offset() + 1
             restoration.restored += len(entries)
             self.total_restored += len(entries)
-            writes.append((restoration.store, entries, restoration.position))
-        self._wait_for_writes()
+            restoration.unwritten += entries
+            self._unwritten += len(entries)
+        if self._unwritten >= self.write_batch:
+            self._wait_for_writes()
+            self._write_unwritten()
+
+    def _write_unwritten(self) -> None:
+        """Hand every restoration's unwritten entries, with its position, to the writer."""
+        writes = []
+        for restoration in self._active.values():
+            if restoration.unwritten:
+                writes.append((restoration.store, restoration.unwritten, restoration.position))
+                restoration.unwritten = []
+        self._unwritten = 0
         if writes:
             self._in_flight = self._writer.submit(_write_all, writes)
 
@@ -238,8 +267,10 @@ class StateRestorer:
             )
 
     def close(self) -> None:
-        """Stop every restoration, wait for the writes in flight and close the consumer."""
+        """Stop every restoration, wait for the writes in flight and close the consumer.
+        Entries not handed to the writer are dropped with the position they would reach."""
         self._active.clear()
+        self._unwritten = 0
         try:
             self._wait_for_writes()
         except Exception:
@@ -256,7 +287,8 @@ def _write_all(writes: list[tuple[BytesStore, list[tuple[bytes, bytes | None]], 
     """Apply each store's entries, the position in the same batch: a crash mid-restore
     resumes from there."""
     for store, entries, position in writes:
-        store.write_batch(entries, position=position, logged=False)
+        latest = list(dict(entries).items())  # the last value of each key
+        store.write_batch(latest, position=position, logged=False)
 
 
 def _by_partition(records: list[Message]) -> tuple[Batches, dict[TP, Message]]:

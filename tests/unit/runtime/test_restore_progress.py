@@ -24,7 +24,7 @@ def test_progress_is_logged_per_task_and_kept_for_metrics_once_done(
     kafka.create(CHANGELOG[0], 1)
     for n in range(5):
         kafka.append(CHANGELOG[0], 0, f"k{n}".encode(), b"v")
-    restorer = StateRestorer(ScriptedRestoreConsumer(kafka), batch=2, log_every=0.0)
+    restorer = StateRestorer(ScriptedRestoreConsumer(kafka), batch=2, write_batch=2, log_every=0.0)
     store = MemoryStore("counts")
     restorer.add("0_0", CHANGELOG, store, None, 5)
     done: list[tuple[str, dict[str, int]]] = []
@@ -64,6 +64,7 @@ class GatedStore(MemoryStore):
         super().__init__(name)
         self.gate = threading.Event()
         self.calls: list[str] = []
+        self.sizes: list[int] = []
         self.fail = False
 
     def write_batch(
@@ -76,8 +77,10 @@ class GatedStore(MemoryStore):
         assert self.gate.wait(30), "the test never opened the gate"
         if self.fail:
             raise StateError("disk full")
-        super().write_batch(entries, position=position, logged=logged)
+        rows = list(entries)
+        super().write_batch(rows, position=position, logged=logged)
         self.calls.append(f"write {position} logged={logged}")
+        self.sizes.append(len(rows))
 
     def flush(self) -> None:
         self.calls.append("flush")
@@ -88,7 +91,7 @@ def _restorer_of_three(store: MemoryStore) -> StateRestorer:
     kafka.create(CHANGELOG[0], 1)
     for n in range(3):
         kafka.append(CHANGELOG[0], 0, f"k{n}".encode(), b"v")
-    restorer = StateRestorer(ScriptedRestoreConsumer(kafka), batch=2)
+    restorer = StateRestorer(ScriptedRestoreConsumer(kafka), batch=2, write_batch=2)
     restorer.add("0_0", CHANGELOG, store, None, 3)
     return restorer
 
@@ -115,4 +118,24 @@ def test_a_failed_restore_write_raises_in_the_loop() -> None:
     restorer.step(0.0, lambda task, positions: None)  # the first batch's write fails
     with pytest.raises(StateError, match="disk full"):
         restorer.step(0.0, lambda task, positions: None)
+    restorer.close()
+
+
+def test_a_write_batch_holds_the_last_value_of_each_key_read_since_the_last_write() -> None:
+    kafka = ScriptedKafka()
+    kafka.create(CHANGELOG[0], 1)
+    for key, value in [(b"a", b"1"), (b"b", b"1"), (b"a", b"2"), (b"b", None)]:
+        kafka.append(CHANGELOG[0], 0, key, value)
+    store = GatedStore("counts")
+    store.gate.set()
+    store.put(b"b", b"0")
+    restorer = StateRestorer(ScriptedRestoreConsumer(kafka), batch=10)
+    restorer.add("0_0", CHANGELOG, store, None, 4)
+    done: list[dict[str, int]] = []
+    while not done:
+        restorer.step(0.0, lambda task, positions: done.append(positions))
+    assert store.calls == ["write 4 logged=False", "flush"], "one write for all four"
+    assert store.sizes == [2], "one entry per key"
+    assert list(store.range(None, None)) == [(b"a", b"2")], "the delete of b is kept"
+    assert restorer.tasks()["0_0"].restored == 4
     restorer.close()
