@@ -76,84 +76,87 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
-def build_app(
-    service: QueryService,
-    topology: Topology,
-    prefix: str,
-    *,
-    cluster: KafkaClusterView | None = None,
-    token: str | None = None,
-    dlq_topic: str | None = None,
-) -> ASGIApp:
-    """The ASGI application of one worker's query server."""
-    graph = topology_graph(topology, prefix)
-    sinks = {n.topic.resolve(prefix): n for n in topology.nodes if hasattr(n, "topic")}
-    readable_topics = set(graph["output_topics"]) | ({dlq_topic} if dlq_topic else set())
-    router = Router(service, token=token)
-    static = resources.files("streamer.query") / "static"
+class _Api:
+    """The endpoints of one worker's server; stateless beyond what it is built with."""
 
-    async def console(_request: Request) -> Response:
-        return FileResponse(str(static / "console.html"), media_type="text/html")
+    def __init__(
+        self,
+        service: QueryService,
+        topology: Topology,
+        prefix: str,
+        cluster: KafkaClusterView | None,
+        router: Router,
+        dlq_topic: str | None,
+    ) -> None:
+        self.service = service
+        self.cluster = cluster
+        self.router = router
+        self.graph = topology_graph(topology, prefix)
+        self.sinks = {n.topic.resolve(prefix): n for n in topology.nodes if hasattr(n, "topic")}
+        self.readable = set(self.graph["output_topics"]) | ({dlq_topic} if dlq_topic else set())
+        self.static = resources.files("streamer.query") / "static"
 
-    async def health(_request: Request) -> Response:
+    async def console(self, _request: Request) -> Response:
+        return FileResponse(str(self.static / "console.html"), media_type="text/html")
+
+    async def health(self, _request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    async def app_info(_request: Request) -> Response:
-        return JSONResponse({"app_id": service.snapshot().info.app_id, "topology": graph})
+    async def app_info(self, _request: Request) -> Response:
+        app_id = self.service.snapshot().info.app_id
+        return JSONResponse({"app_id": app_id, "topology": self.graph})
 
-    async def worker(_request: Request) -> Response:
-        return JSONResponse(service.worker())
+    async def worker(self, _request: Request) -> Response:
+        return JSONResponse(self.service.worker())
 
-    async def overview(request: Request) -> Response:
-        workers = await router.workers(request)
-        lag: dict[str, Any]
-        if cluster is None:
-            lag = {"error": "no cluster to ask"}
-        else:
+    async def overview(self, request: Request) -> Response:
+        workers = await self.router.workers(request)
+        lag: dict[str, Any] = {"error": "no cluster to ask"}
+        if self.cluster is not None:
             try:
-                lag = await run_in_threadpool(cluster.lag)
+                lag = await run_in_threadpool(self.cluster.lag)
             except Exception as exc:
                 lag = {"error": f"{type(exc).__name__}: {exc}"}
         return JSONResponse(
             {
-                "app_id": service.snapshot().info.app_id,
-                "served_by": service.url,
+                "app_id": self.service.snapshot().info.app_id,
+                "served_by": self.service.url,
                 "time": time.time(),
-                "topology": graph,
+                "topology": self.graph,
                 "workers": workers,
                 "lag": lag,
             }
         )
 
-    async def store_get(request: Request) -> Response:
-        return await router.by_key(request, "key-value", service.get)
+    async def store_get(self, request: Request) -> Response:
+        return await self.router.by_key(request, "key-value", self.service.get)
 
-    async def store_windows(request: Request) -> Response:
-        return await router.by_key(request, "window", _timed(request))
+    async def store_windows(self, request: Request) -> Response:
+        return await self.router.by_key(request, "window", self._timed(request))
 
-    async def store_sessions(request: Request) -> Response:
-        return await router.by_key(request, "session", _timed(request))
+    async def store_sessions(self, request: Request) -> Response:
+        return await self.router.by_key(request, "session", self._timed(request))
 
-    def _timed(request: Request) -> Any:
+    def _timed(self, request: Request) -> Any:
         params = request.query_params
         span = (_int(params, "from", -(2**63)), _int(params, "to", 2**63 - 1))
         limit = _limit(params)
-        return lambda place, key: service.timed(place, key, span, limit)
+        return lambda place, key: self.service.timed(place, key, span, limit)
 
-    async def store_range(request: Request) -> Response:
-        return await router.scan(request)
+    async def store_range(self, request: Request) -> Response:
+        return await self.router.scan(request)
 
-    async def topic_last(request: Request) -> Response:
+    async def topic_last(self, request: Request) -> Response:
         topic = request.path_params["topic"]
-        if cluster is None or topic not in readable_topics:
-            shown = ", ".join(sorted(readable_topics)) or "none"
+        if self.cluster is None or topic not in self.readable:
+            shown = ", ".join(sorted(self.readable)) or "none"
             return error(404, f"not an output topic of this app: {topic!r} (its topics: {shown})")
         limit = min(_int(request.query_params, "limit", 20), 200)
         try:
-            records = await run_in_threadpool(cluster.last_records, topic, limit)
+            records = await run_in_threadpool(self.cluster.last_records, topic, limit)
         except Exception as exc:
             return unavailable(f"reading {topic!r} failed: {exc}")
-        sink = sinks.get(topic)
+        sink = self.sinks.get(topic)
         rows = [
             {
                 "partition": r.partition,
@@ -166,6 +169,20 @@ def build_app(
         ]
         return JSONResponse({"topic": topic, "records": rows})
 
+
+def build_app(
+    service: QueryService,
+    topology: Topology,
+    prefix: str,
+    *,
+    cluster: KafkaClusterView | None = None,
+    token: str | None = None,
+    dlq_topic: str | None = None,
+) -> ASGIApp:
+    """The ASGI application of one worker's query server."""
+    router = Router(service, token=token)
+    api = _Api(service, topology, prefix, cluster, router, dlq_topic)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=5.0) as client:
@@ -174,17 +191,17 @@ def build_app(
 
     app = Starlette(
         routes=[
-            Route("/", console),
-            Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
-            Route("/api/v1/health", health),
-            Route("/api/v1/app", app_info),
-            Route("/api/v1/worker", worker),
-            Route("/api/v1/overview", overview),
-            Route("/api/v1/stores/{store}/get", store_get),
-            Route("/api/v1/stores/{store}/range", store_range),
-            Route("/api/v1/stores/{store}/windows", store_windows),
-            Route("/api/v1/stores/{store}/sessions", store_sessions),
-            Route("/api/v1/topics/{topic}/last", topic_last),
+            Route("/", api.console),
+            Mount("/static", app=StaticFiles(directory=str(api.static)), name="static"),
+            Route("/api/v1/health", api.health),
+            Route("/api/v1/app", api.app_info),
+            Route("/api/v1/worker", api.worker),
+            Route("/api/v1/overview", api.overview),
+            Route("/api/v1/stores/{store}/get", api.store_get),
+            Route("/api/v1/stores/{store}/range", api.store_range),
+            Route("/api/v1/stores/{store}/windows", api.store_windows),
+            Route("/api/v1/stores/{store}/sessions", api.store_sessions),
+            Route("/api/v1/topics/{topic}/last", api.topic_last),
         ],
         exception_handlers={
             UnknownStore: lambda _r, exc: error(404, str(exc)),

@@ -3,14 +3,8 @@ with the committed value, range and window queries, bad input, and 503 while res
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
 import struct
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,115 +19,21 @@ from streamer.query import QueryClient, QueryError
 from streamer.testing.kafka.pytest_plugin import TopicFactory
 from tests.integration import apps
 from tests.integration.query_apps import WINDOW_MS
-from tests.integration.support import read_to_end, start_streamer_run, wait_for_group_caught_up
+from tests.integration.query_support import (
+    BASE_MS,
+    KEYS,
+    PARTITIONS,
+    TOKEN,
+    final_counts,
+    free_ports,
+    produce_counts,
+    run_group,
+    stop,
+    wait_for_tasks,
+)
+from tests.integration.support import wait_for_group_caught_up
 
 pytestmark = pytest.mark.kafka
-
-APP = "tests.integration.query_apps:counts"
-PARTITIONS = 4
-KEYS = [f"k-{i}" for i in range(40)]
-BASE_MS = 1_700_000_000_000
-TOKEN = f"t-{uuid.uuid4().hex}"
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free loopback ports."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no free port range")
-
-
-def produce_counts(bootstrap: str, topic: str) -> dict[str, list[int]]:
-    """Key ``k-i`` gets ``i % 7 + 1`` records, 3 s apart; returns each key's timestamps.
-    Placed by murmur2 as Kafka's Java clients place keys."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-    stamps: dict[str, list[int]] = {}
-    for i, key in enumerate(KEYS):
-        for j in range(i % 7 + 1):
-            ts = BASE_MS + j * 3_000
-            stamps.setdefault(key, []).append(ts)
-            producer.produce(topic, json.dumps({"n": j}).encode(), key.encode(), timestamp=ts)
-    assert producer.flush(30) == 0
-    return stamps
-
-
-def run_group(
-    app_id: str,
-    bootstrap: str,
-    state: Path,
-    port: int,
-    log: Path,
-    processes: int,
-    env: dict[str, str],
-) -> subprocess.Popen[bytes]:
-    args = [
-        APP,
-        "--app-id",
-        app_id,
-        "--bootstrap-servers",
-        bootstrap,
-        "--processes",
-        str(processes),
-        "--state-dir",
-        str(state),
-        "--http-port",
-        str(port),
-    ]
-    return start_streamer_run(args, {"STREAMER_HTTP_TOKEN": TOKEN, **env}, log)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-
-
-def wait_for_tasks(client: QueryClient, workers: int, log: Path, timeout: float = 90) -> None:
-    """Until ``workers`` members serve queries, and every task runs (none restoring)."""
-    deadline = time.monotonic() + timeout
-    seen: Any = None
-    while time.monotonic() < deadline:
-        try:
-            seen = client.overview()["workers"]
-        except QueryError as exc:
-            seen = exc
-        else:
-            if settled(seen, client.overview()["lag"], workers):
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"tasks not all running: {seen}\n{log.read_text()[-3000:]}")
-
-
-def settled(views: list[dict[str, Any]], lag: dict[str, Any], workers: int) -> bool:
-    """Every member has tasks and they all run, each on the member the group description
-    says owns its partition (a lone first member holds every partition for a moment)."""
-    if len(views) != workers or any("error" in v or not v["tasks"] for v in views):
-        return False
-    if "error" in lag:
-        return False
-    running = {
-        p: view["url"]
-        for view in views
-        for task in view["tasks"]
-        if task["state"] == "running"
-        for _topic, p in task["inputs"]
-    }
-    owners = {
-        row["partition"]: (row["owner"] or {}).get("client_id", "").partition("|")[2]
-        for row in lag["partitions"]
-    }
-    return len(running) == PARTITIONS and owners == running
 
 
 @pytest.fixture(scope="module")
@@ -169,15 +69,6 @@ def group(kafka: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
             }
         finally:
             stop(process)
-
-
-def final_counts(bootstrap: str, sink: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _p, _o, key, value in read_to_end(bootstrap, sink):
-        assert key is not None
-        assert value is not None
-        counts[key.decode()] = max(counts.get(key.decode(), 0), json.loads(value)["count"])
-    return counts
 
 
 def test_any_worker_answers_any_key_with_the_counts_of_the_output_topic(
@@ -368,59 +259,3 @@ def test_a_key_on_a_restoring_partition_gets_503_then_its_value(group: dict[str,
             assert client.get("counts", key)["value"] == expected[key]
     finally:
         stop(process)
-
-
-def test_a_standby_copy_answers_marked_stale_while_the_owner_is_dead(
-    kafka: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two hosts (instance prefixes) with a standby replica each: once host b is SIGKILLed,
-    the group still lists it as the owner of its partitions until its session expires;
-    host a cannot forward there, and answers from its warm copy, marked stale."""
-    bootstrap = kafka.bootstrap_servers
-    topics = TopicFactory(bootstrap, "standby-query")
-    source, sink = topics(PARTITIONS), topics(PARTITIONS)
-    monkeypatch.setenv(apps.INPUT, source)
-    monkeypatch.setenv(apps.OUTPUT, sink)
-    stamps = produce_counts(bootstrap, source)
-    app_id = f"it-standby-query-{uuid.uuid4().hex[:8]}"
-    port = free_ports(2)
-    hosts: dict[str, subprocess.Popen[bytes]] = {}
-    env = {**os.environ, "STREAMER_HTTP_TOKEN": TOKEN}
-    for offset, host in enumerate("ab"):
-        argv = [
-            sys.executable, "-m", "streamer.cli.main", "run", APP, "--app-id", app_id,
-            "--bootstrap-servers", bootstrap, "--state-dir", str(tmp_path / host),
-            "--instance-prefix", f"host-{host}-", "--standby-replicas", "1",
-            "--http-port", str(port + offset),
-        ]  # fmt: skip
-        log = (tmp_path / f"{host}.log").open("wb")
-        hosts[host] = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url_a = f"http://127.0.0.1:{port}"
-    try:
-        with QueryClient(url_a, token=TOKEN) as client:
-            log_a = tmp_path / "a.log"
-            wait_for_tasks(client, 2, log_a)
-            wait_for_group_caught_up(bootstrap, app_id, source, timeout=60)
-            deadline = time.monotonic() + 60
-            while True:  # host a keeps caught-up copies of host b's tasks
-                views = client.overview()["workers"]
-                mine = next(v for v in views if v["url"] == url_a)
-                theirs = {t["id"] for v in views if v["url"] != url_a for t in v["tasks"]}
-                if theirs and mine["standbys"] == dict.fromkeys(theirs, 0):
-                    break
-                assert time.monotonic() < deadline, f"{views}\n{log_a.read_text()[-3000:]}"
-                time.sleep(0.2)
-            os.killpg(hosts["b"].pid, signal.SIGKILL)
-            hosts["b"].wait(10)
-            for key in KEYS:
-                answer = client.get("counts", key)
-                assert answer["value"] == len(stamps[key]), key
-                if f"0_{answer['partition']}" in theirs:
-                    assert (answer["stale"], answer["lag"]) == (True, 0), answer
-                else:
-                    assert answer["stale"] is False
-    finally:
-        for process in hosts.values():
-            stop(process)
