@@ -3,6 +3,7 @@ with the committed value, range and window queries, bad input, and 503 while res
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from streamer.cli.main import main as cli
 from streamer.partitioner import partition_for_key
 from streamer.query import QueryClient, QueryError
 from streamer.testing.kafka.pytest_plugin import TopicFactory
@@ -209,6 +211,25 @@ def test_the_console_shows_the_app_live_and_looks_up_a_key(
         assert driver.save_screenshot(str(SCREENSHOT))
     finally:
         driver.quit()
+
+
+def test_streamer_query_finds_a_worker_in_the_group_and_prints_the_answer(
+    group: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMER_HTTP_TOKEN", TOKEN)
+    expected = final_counts(group["bootstrap"], group["sink"])
+    common = ["query", "--app-id", group["app_id"], "--bootstrap-servers", group["bootstrap"]]
+    capsys.readouterr()
+    assert cli([*common, "--store", "counts", "--key", "k-9"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["found"], answer["value"]) == (True, expected["k-9"])
+    assert cli([*common, "--store", "counts", "--prefix", "k-3", "--limit", "50"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["key"] for r in rows] == sorted(k for k in KEYS if k.startswith("k-3"))
+    assert cli([*common, "--store", "window-counts", "--key", "k-9", "--time-from", "0"]) == 0
+    assert sum(r["value"] for r in json.loads(capsys.readouterr().out)) == expected["k-9"]
+    assert cli([*common, "--store", "nope", "--key", "k-9"]) == 1
+    assert "404: no store named 'nope'" in capsys.readouterr().err
 
 
 def test_a_key_on_a_restoring_partition_gets_503_then_its_value(group: dict[str, Any]) -> None:
