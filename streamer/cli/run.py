@@ -28,7 +28,7 @@ HELP = {
     "record is)",
     "http_port": "serve interactive queries and the web console: worker process i listens "
     "on PORT+i (token: STREAMER_HTTP_TOKEN or [run] http_token; docs/queries.md)",
-    "http_address": "address the query servers bind (default: 127.0.0.1, this host only)",
+    "http_address": "address the query servers bind (127.0.0.1: this host only)",
     "advertised_url": "the URL other members reach worker 0's query server at; worker i "
     "advertises its port + i (default: http://<http-address>:<port>)",
 }
