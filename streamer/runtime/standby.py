@@ -102,6 +102,7 @@ class StandbyReplicas:
         replicas: int,
         consumer: RestoreConsumerClient,
         group: GroupView,
+        log_end_offsets: Callable[[list[TP]], Mapping[TP, int]],
         open_store: Callable[[Path, str], BytesStore],
         batch: int,
         refresh_interval: float = REFRESH_INTERVAL_S,
@@ -113,6 +114,7 @@ class StandbyReplicas:
         self._replicas = replicas
         self._consumer = consumer
         self._group = group
+        self._log_end_offsets = log_end_offsets
         self._open_store = open_store
         self._batch = batch
         self._refresh_interval = refresh_interval
@@ -125,7 +127,7 @@ class StandbyReplicas:
 
     def lags(self) -> dict[str, int]:
         """Per task with a copy here: changelog records its copy is behind (as of the last
-        end offsets read, at most ``REFRESH_INTERVAL_S`` old)."""
+        log ends read, at most ``REFRESH_INTERVAL_S`` old)."""
         result: dict[str, int] = {}
         for copy in self._copies.values():
             lag = 0 if copy.caught_up else max(0, copy.end - copy.position)
@@ -167,8 +169,12 @@ class StandbyReplicas:
 
     def refresh(self, active: set[str]) -> None:
         """Keep the copies placed here (see the module docstring), drop the others, and read
-        the changelogs' ends for the lag. A group that cannot be described keeps the copies
-        as they are."""
+        the changelogs' log ends for the lag. A group that cannot be described keeps the
+        copies as they are.
+
+        The ends come from the admin client, in one request: asked of the standby consumer,
+        each would wait behind that consumer's fetch, which the broker holds for up to
+        ``fetch.wait.max.ms`` once the copies are caught up."""
         try:
             wanted = self._placed(self._group.members(), active)
             held = {copy.task for copy in self._copies.values()}
@@ -176,7 +182,7 @@ class StandbyReplicas:
                 self._drop(task)
             for task in sorted(wanted.keys() - held):
                 self._keep(task, wanted[task])
-            ends = self._consumer.end_offsets(list(self._copies)) if self._copies else {}
+            ends = self._log_end_offsets(list(self._copies)) if self._copies else {}
         except StreamerError as exc:
             if isinstance(exc, StateError):
                 raise
@@ -269,7 +275,7 @@ class StandbyReplicas:
         try:
             for name, tp in changelogs.items():
                 opened[tp] = self._open_store(self._app_dir / task / name, name)
-            ends = self._consumer.end_offsets(list(opened))
+            ends = self._log_end_offsets(list(opened))
             for tp, store in opened.items():
                 position = store.changelog_position()
                 if position is None and next(iter(store.range(None, None)), None) is not None:

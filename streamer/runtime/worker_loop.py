@@ -259,6 +259,7 @@ class WorkerLoop:
             replicas=cfg.standby_replicas,
             consumer=clients.restore_consumer(),
             group=clients.group_view(),
+            log_end_offsets=self._admin.log_end_offsets,
             open_store=self._open_standby_store,
             batch=cfg.restore_batch,
         )
