@@ -37,6 +37,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,17 @@ def _wait_for_probes(consumer: Consumer, partitions: list[int], began: float) ->
     return seen
 
 
+def _assigned_at(text: str, source: str, partition: int) -> float:
+    """When a survivor's log says it was assigned ``partition`` (epoch seconds; the log's
+    times are local)."""
+    for line in text.splitlines():
+        if "assigned" in line and "revoked" not in line and f"{source}[{partition}]" in line:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+            return stamp.timestamp()
+    msg = f"no survivor says it was assigned {source}[{partition}]"
+    raise RuntimeError(msg)
+
+
 def one_round(bootstrap: str, records: int, standbys: int, work: Path) -> dict[str, Any]:
     admin = KafkaAdmin(bootstrap)
     run_id = uuid.uuid4().hex[:8]
@@ -178,7 +190,7 @@ def one_round(bootstrap: str, records: int, standbys: int, work: Path) -> dict[s
         consumer.assign([TopicPartition(sink, p, o) for p, o in admin.end_offsets(sink).items()])
         sizes = {p: o for p, o in admin.end_offsets(f"{app_id}-{STORE}-changelog").items()}
         logged = {n: (work / f"host-{n}.log").stat().st_size for n in (0, 2)}
-        began = time.perf_counter()
+        began, killed_at = time.perf_counter(), time.time()
         os.killpg(hosts[1].pid, signal.SIGKILL)
         hosts[1].wait(30)
         _probes(bootstrap, source, moved)
@@ -199,9 +211,15 @@ def one_round(bootstrap: str, records: int, standbys: int, work: Path) -> dict[s
         restored = sum(
             int(n) for n in re.findall(rf"task {task}: restored {STORE}: (\d+) records", text)
         )
+        # A hit: the new owner took over a copy and restored less than a tenth of the
+        # changelog (a copy placed after the kill can be taken over before it is warm).
         hit = f"task {task}: {STORE} taken over from its standby copy" in text
+        hit = hit and restored < sizes[p] // 10
+        assigned = _assigned_at(text, source, p) - killed_at
         tasks.append({"task": task, "changelog_end": sizes[p], "restored": restored,
-                      "standby_hit": hit, "seconds": round(seen[p], 3)})  # fmt: skip
+                      "standby_hit": hit, "seconds": round(seen[p], 3),
+                      "assigned_s": round(assigned, 3),
+                      "assigned_to_output_s": round(seen[p] - assigned, 3)})  # fmt: skip
     return {"standby_replicas": standbys, "seconds": max(seen.values()), "tasks": tasks}
 
 
@@ -246,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
             "median_partition_s_hit": _median([t["seconds"] for t in moved if t["standby_hit"]]),
             "median_partition_s_miss": _median(
                 [t["seconds"] for t in moved if not t["standby_hit"]]
+            ),
+            "median_assigned_to_output_s_hit": _median(
+                [t["assigned_to_output_s"] for t in moved if t["standby_hit"]]
+            ),
+            "median_assigned_to_output_s_miss": _median(
+                [t["assigned_to_output_s"] for t in moved if not t["standby_hit"]]
             ),
         }
     print(json.dumps(summary, indent=2))
