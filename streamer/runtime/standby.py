@@ -32,17 +32,16 @@ running, and applies at most one batch per loop iteration.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from streamer.errors import StateError, StreamerError
 from streamer.kafka.types import TP, Message
 from streamer.runtime.clients import GroupView, RestoreConsumerClient
+from streamer.runtime.placement import host_of, range_successor, standby_members
 from streamer.runtime.task import TaskId
 from streamer.state import BytesStore
 from streamer.topology.graph import Topology
@@ -52,29 +51,6 @@ log = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 2.0
 """How often the group's description is read to place copies and the changelogs' ends to
 measure their lag."""
-
-_SLOT_NUMBER = re.compile(r"\d+$")
-
-
-def host_of(member: str) -> str:
-    """The host part of a member's client id: ``<app-id>-<prefix>`` of ``<app-id>-<prefix><n>``."""
-    return _SLOT_NUMBER.sub("", member)
-
-
-def _score(task: str, name: str) -> int:
-    digest = hashlib.blake2b(f"{task}\0{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def standby_members(task: str, owner: str, members: Iterable[str], replicas: int) -> list[str]:
-    """The members that keep a copy of ``task`` (active on ``owner``): one member on each of
-    the ``replicas`` hosts, other than the owner's, that rank first by rendezvous hash."""
-    hosts: dict[str, list[str]] = {}
-    for member in members:
-        hosts.setdefault(host_of(member), []).append(member)
-    hosts.pop(host_of(owner), None)
-    ranked = sorted(hosts, key=lambda host: _score(task, host), reverse=True)[:replicas]
-    return [max(hosts[host], key=lambda member: _score(task, member)) for host in ranked]
 
 
 @dataclass
@@ -236,29 +212,32 @@ class StandbyReplicas:
         until the assignment reaches a worker and the copy is taken over or placed."""
         if self._me not in members:
             return {}
-        owners: dict[TaskId, str] = {}
+        owners: dict[TaskId, tuple[str, str]] = {}
+        by_topic: dict[str, dict[int, str]] = {}
         for member, partitions in members.items():
             for topic, partition in partitions:
+                by_topic.setdefault(topic, {})[partition] = member
                 sub = self._topology.subtopology_for(topic, self._prefix)
                 if sub is not None:
-                    owners[TaskId(sub.id, partition)] = member
+                    owners[TaskId(sub.id, partition)] = (member, topic)
         held = {copy.task: copy for copy in self._copies.values()}
-        placed = {
-            str(task): task
-            for task, owner in owners.items()
-            if str(task) not in active
-            and self._changelogs(task)
-            and (
-                # assigned here by the description but not opened yet: about to be taken over
-                (owner == self._me and str(task) in held)
-                or self._me in standby_members(str(task), owner, members, self._replicas)
-            )
-        }
+        placed: dict[str, TaskId] = {}
+        for task, (owner, topic) in owners.items():
+            if str(task) in active or not self._changelogs(task):
+                continue
+            if owner == self._me and str(task) in held:
+                placed[str(task)] = task  # assigned here, not opened yet: about to be taken over
+                continue
+            gone = {m for m in members if host_of(m) == host_of(owner)}
+            successor = range_successor(by_topic[topic], task.partition, gone)
+            chosen = standby_members(str(task), owner, members, self._replicas, successor)
+            if self._me in chosen:
+                placed[str(task)] = task
         # A task that no member owns right now is moving (its owner left or is handing it
         # over): its copy stays, since it may be the one the next owner takes over.
         owned = {str(task) for task in owners}
-        for task in held.keys() - owned - active:
-            placed[task] = self._task_id(task)
+        for moving in held.keys() - owned - active:
+            placed[moving] = self._task_id(moving)
         return placed
 
     @staticmethod
@@ -327,4 +306,4 @@ class StandbyReplicas:
             copy.store.write_batch(entries, position=copy.position)
 
 
-__all__ = ["REFRESH_INTERVAL_S", "StandbyReplicas", "host_of", "standby_members"]
+__all__ = ["REFRESH_INTERVAL_S", "StandbyReplicas"]

@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from streamer import StreamsBuilder
-from streamer.runtime.standby import StandbyReplicas, host_of, standby_members
+from streamer.runtime.placement import host_of, range_successor, standby_members
+from streamer.runtime.standby import StandbyReplicas
 from streamer.state import BytesStore, RocksDBStore, open_store
 from tests.unit.runtime.scripted import ScriptedGroupView, ScriptedKafka, ScriptedRestoreConsumer
 
@@ -43,6 +44,21 @@ def test_placement_skips_the_owners_host_and_spreads_copies_evenly() -> None:
         held.update(chosen)
     assert set(held) == set(members)
     assert max(held.values()) < 2 * min(held.values()), held
+
+
+def test_the_first_copy_goes_where_the_range_assignor_sends_the_task() -> None:
+    owners = {0: "a", 1: "a", 2: "b", 3: "b", 4: "c", 5: "c"}
+    # b leaves: a and c, in that order, split 0-5 into 0-2 and 3-5.
+    assert [range_successor(owners, p, {"b"}) for p in (2, 3)] == ["a", "c"]
+    assert [range_successor(owners, p, {"a"}) for p in (0, 1)] == ["b", "b"]
+    assert [range_successor(owners, p, {"c"}) for p in (4, 5)] == ["b", "b"]
+    assert range_successor({0: "a", 2: "b"}, 0, {"b"}) is None, "partition 1 is moving"
+    members = ["app-h0-0", "app-h1-0", "app-h2-0"]
+    chosen = standby_members("0_3", "app-h1-0", members, 2, successor="app-h2-0")
+    assert chosen == ["app-h2-0", "app-h0-0"]
+    assert standby_members("0_3", "app-h1-0", members, 1, successor="app-h2-0") == ["app-h2-0"]
+    # A successor on the owner's host is no successor.
+    assert standby_members("0_3", "app-h1-0", members, 1, successor="app-h1-1") != ["app-h1-1"]
 
 
 def test_a_copy_tails_its_changelog_and_is_handed_over_open(tmp_path: Path) -> None:
