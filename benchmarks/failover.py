@@ -21,8 +21,8 @@ must be aborted before its partitions' output can be read: the workers run with
 ``transaction.timeout.ms=5000`` and the broker checks for timed-out transactions every
 second, so that happens before the session expires.
 
-A moved task is a *standby hit* when its new owner took it over from a standby copy (the
-worker's log says ``taken over from its standby copy``).
+A moved task is a *standby hit* when its new owner took it over from a standby copy and
+restored less than a tenth of its changelog (the log says ``taken over from its standby copy``).
 """
 
 from __future__ import annotations
