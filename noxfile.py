@@ -1,8 +1,9 @@
 """The package on every supported Python: ``nox`` (all of them) or ``nox -s tests-3.13``.
 
 Each ``tests`` session installs the built wheel (the one given after ``--``, or one built
-here) with its ``dev`` extra into a fresh virtualenv, imports it from outside the checkout
-(so the installed files are what is imported), then runs the unit tests. A Python that is
+here) with its ``dev`` extra into the session's virtualenv, imports it from outside the
+checkout (so the installed files are what is imported), then runs the unit tests of the
+checkout with that Python and those dependencies. A Python that is
 not installed is skipped, with nox saying so, when run with
 ``--no-error-on-missing-interpreters`` (as ``scripts/release-check`` does).
 """
