@@ -189,7 +189,7 @@ class WorkerLoop:
                 self._tracing.process_batch(messages, self._process_batch)
             self._metrics.batch(messages, time.perf_counter() - began)
         if self._restorer.active:
-            self._restorer.step(0.05 if not messages else 0.0, self._on_restored)
+            self._restorer.step(0.0 if messages else 0.05, self._on_restored, idle=not messages)
         if self._standbys is not None:
             self._standbys.step(self._tasks.task_ids, restoring=self._restorer.active)
         self._globals.poll()
