@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from streamer.kafka.admin import KafkaAdmin, TopicSpec
 from streamer.kafka.clients import produce
+from streamer.runtime.restore import StateRestorer
 from streamer.serde import JsonSerde, StringSerde
 from streamer.state import KeyValueStore, RocksDBStore
 from streamer.testing.kafka import KafkaCluster
@@ -196,6 +198,18 @@ def test_a_rebalance_during_restore_hands_the_store_over_cleanly(
             expected[key] = i
         produce(bootstrap, changelog, rows, config={"linger.ms": 50}, partition=partition)
 
+    # Restores pause after their first 10,000 records until the rebalance has cancelled
+    # one, however fast they are (both workers run in this process).
+    rebalanced = threading.Event()
+    step = StateRestorer.step
+
+    def held_step(self: StateRestorer, *args: object, **kwargs: object) -> int:
+        if not rebalanced.is_set() and self.total_restored >= 10_000:
+            rebalanced.wait(0.05)
+            return 0
+        return step(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StateRestorer, "step", held_step)
     topology = apps.running_count()
     with worker_thread(topology, config) as first:
         deadline = time.monotonic() + 30
@@ -206,6 +220,10 @@ def test_a_rebalance_during_restore_hands_the_store_over_cleanly(
             topology, config.__class__(**{**config.__dict__, "instance": 1})
         ) as second:
             deadline = time.monotonic() + 90
+            while not first.snapshot.restores_cancelled:
+                assert time.monotonic() < deadline, "the rebalance did not interrupt the restore"
+                time.sleep(0.05)
+            rebalanced.set()
             while not (first.ready and second.ready):
                 assert time.monotonic() < deadline, "restore did not finish after the rebalance"
                 time.sleep(0.05)
