@@ -126,10 +126,16 @@ def _measure(
                     last = (now, committed)
         start = first or last
         result = Throughput(count, last[1] - start[1], last[0] - start[0], last[1] >= total)
-        say(
-            f"    {count} worker{'s' if count > 1 else ''}: {result.records:,} transactions "
-            f"committed in {result.seconds:.1f} s: {result.per_second:,.0f}/s"
-        )
+        if first is None and result.caught_up:
+            say(
+                f"    {count} worker{'s' if count > 1 else ''}: every transaction was committed "
+                "before the first sample: too few to measure (give more --events)"
+            )
+        else:
+            say(
+                f"    {count} worker{'s' if count > 1 else ''}: {result.records:,} transactions "
+                f"committed in {result.seconds:.1f} s: {result.per_second:,.0f}/s"
+            )
     return result
 
 
@@ -148,6 +154,8 @@ def _print(say: Say, results: list[Throughput], options: DemoOptions) -> None:
     )
     for r in results:
         note = "" if r.caught_up else "  (did NOT commit everything in time)"
+        if r.caught_up and not r.records:
+            note = "  (not measured: too few transactions)"
         plural = "s" if r.workers > 1 else " "
         say(f"  {r.workers} worker{plural}  {r.per_second:>8,.0f} records/s{note}")
     if len(results) == 2 and results[0].per_second > 0:

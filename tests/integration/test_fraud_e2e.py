@@ -320,7 +320,8 @@ def test_streamer_demo_fast_measures_one_and_two_workers(tmp_path: Path) -> None
             "demo",
             "--fast",
             "--events",
-            "4000",
+            # Enough that a group cannot commit them all before the first sample.
+            "20000",
             "--out",
             str(tmp_path / "fast"),
         ],
@@ -331,7 +332,7 @@ def test_streamer_demo_fast_measures_one_and_two_workers(tmp_path: Path) -> None
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     text = run.stdout
-    assert "==> fraud topology throughput (exactly-once, 4 partitions, 4,000 transactions" in text
+    assert "==> fraud topology throughput (exactly-once, 4 partitions, 20,000 transactions" in text
     rates = re.findall(r"^  ([12]) workers? +([\d,]+) records/s$", text, re.MULTILINE)
     assert [workers for workers, _ in rates] == ["1", "2"], text
     assert all(int(rate.replace(",", "")) > 0 for _, rate in rates)
