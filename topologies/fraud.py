@@ -64,83 +64,44 @@ from typing import Any
 from streamer import StoreKind, StreamsBuilder, Topology
 from streamer.serde import JsonSerde, RegistryAvroSerde, Serde, StringSerde
 
-# The steps live beside this file. Imported as a package (topologies.fraud,
-# streamer.examples.fraud) they are its siblings; loaded by path, as `streamer run
-# topologies/fraud.py` does, this file's folder is on sys.path.
-if __package__:
-    from .fraud_cases import (
-        add_cases,
-        score,
-        scored,
-        to_alert,
-        to_risk_score,
-    )
-    from .fraud_rules import (
-        AMOUNT_ANOMALY,
-        ANOMALY_STEP,
-        BLOCKED_MERCHANT,
-        BLOCKED_STEP,
-        EARTH_RADIUS_KM,
-        IMPOSSIBLE_TRAVEL,
-        INVALID_STEP,
-        LOCATION_STORE,
-        PROFILE_STORE,
-        REASONS,
-        SCREEN_STEP,
-        SPEND_BURST,
-        SPEND_STEP,
-        SPEND_STORE,
-        TRAVEL_STEP,
-        VELOCITY,
-        VELOCITY_STEP,
-        VELOCITY_STORE,
-        AmountAnomalyRule,
-        ImpossibleTravelRule,
-        Screen,
-        SpendBurstRule,
-        VelocityRule,
-        blocked_merchant_joiner,
-        event_time,
-        haversine_km,
-        merchant_of,
-    )
-else:
-    from fraud_cases import (  # type: ignore[import-not-found,no-redef]
-        add_cases,
-        score,
-        scored,
-        to_alert,
-        to_risk_score,
-    )
-    from fraud_rules import (  # type: ignore[import-not-found,no-redef]
-        AMOUNT_ANOMALY,
-        ANOMALY_STEP,
-        BLOCKED_MERCHANT,
-        BLOCKED_STEP,
-        EARTH_RADIUS_KM,
-        IMPOSSIBLE_TRAVEL,
-        INVALID_STEP,
-        LOCATION_STORE,
-        PROFILE_STORE,
-        REASONS,
-        SCREEN_STEP,
-        SPEND_BURST,
-        SPEND_STEP,
-        SPEND_STORE,
-        TRAVEL_STEP,
-        VELOCITY,
-        VELOCITY_STEP,
-        VELOCITY_STORE,
-        AmountAnomalyRule,
-        ImpossibleTravelRule,
-        Screen,
-        SpendBurstRule,
-        VelocityRule,
-        blocked_merchant_joiner,
-        event_time,
-        haversine_km,
-        merchant_of,
-    )
+# The steps live beside this file, in the same package (topologies, streamer.examples);
+# `streamer run topologies/fraud.py` imports the file as part of its package.
+from .fraud_cases import (
+    add_cases,
+    score,
+    scored,
+    to_alert,
+    to_risk_score,
+)
+from .fraud_rules import (
+    AMOUNT_ANOMALY,
+    ANOMALY_STEP,
+    BLOCKED_MERCHANT,
+    BLOCKED_STEP,
+    EARTH_RADIUS_KM,
+    IMPOSSIBLE_TRAVEL,
+    INVALID_STEP,
+    LOCATION_STORE,
+    PROFILE_STORE,
+    REASONS,
+    SCREEN_STEP,
+    SPEND_BURST,
+    SPEND_STEP,
+    SPEND_STORE,
+    TRAVEL_STEP,
+    VELOCITY,
+    VELOCITY_STEP,
+    VELOCITY_STORE,
+    AmountAnomalyRule,
+    ImpossibleTravelRule,
+    Screen,
+    SpendBurstRule,
+    VelocityRule,
+    blocked_merchant_joiner,
+    event_time,
+    haversine_km,
+    merchant_of,
+)
 
 __all__ = [
     "AMOUNT_ANOMALY",

@@ -1,6 +1,8 @@
 """Loads a user's topology from a Python file or module.
 
 ``spec`` is ``path/to/file.py`` or ``package.module``, optionally followed by ``:name``.
+A file in a package folder (one with ``__init__.py``) is imported as part of its package, as
+``python -m`` would, so its relative imports work.
 Without a name, the module's ``topology`` attribute is used if present, else its
 ``build_topology()`` or ``build()`` function. A callable is called with no arguments and
 must return a :class:`~streamer.topology.graph.Topology`.
@@ -62,11 +64,31 @@ def describe_failure(exc: BaseException, source: str | None) -> str:
     return what if where is None else f"{where}: {what}"
 
 
+def _package_name(path: Path) -> str | None:
+    """The dotted name of ``path`` when its folder is a package (has ``__init__.py``), as
+    ``python -m`` would import it from the first folder above that is not one; else None."""
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if len(parts) == 1:
+        return None
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return ".".join(parts)
+
+
 def _import_file(target: str) -> ModuleType:
+    """Import the file ``target``: as part of its package when its folder is one (so its
+    relative imports work), else as a module of its own with its folder on ``sys.path``."""
     path = Path(target).resolve()
     if not path.is_file():
         msg = f"topology file {target!r} does not exist"
         raise ConfigError(msg)
+    dotted = _package_name(path)
+    if dotted is not None:
+        return _import(dotted)
     name = f"streamer_user_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -116,3 +116,18 @@ def test_a_good_topology_still_loads(topologies: Path) -> None:
     spec = _write(topologies, "good.py", GOOD)
     assert load_topology(spec).describe(app_id="a")
     assert load_topology(f"{spec}:build").describe(app_id="a")
+
+
+def test_a_file_in_a_package_folder_loads_by_path_with_its_relative_imports(
+    topologies: Path,
+) -> None:
+    """Imported as part of its package, as ``python -m`` would: a relative import of a
+    sibling module works (loaded as a module of its own, it would fail)."""
+    package = topologies / "loader_pkg_example"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "steps.py").write_text('SOURCE = "in"\n')
+    app = "from .steps import SOURCE\n" + textwrap.dedent(GOOD).replace('"in"', "SOURCE")
+    (package / "app.py").write_text(app)
+    load_topology("topologies/loader_pkg_example/app.py")
+    assert "loader_pkg_example.app" in sys.modules
