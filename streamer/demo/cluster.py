@@ -42,15 +42,16 @@ def fraud_topology_path() -> Path:
 
 
 class Lag:
-    """The group's committed offsets and the end offsets of ``transactions``, summed."""
+    """The group's committed offsets and the end offsets of its input topic, summed."""
 
-    def __init__(self, admin: KafkaAdmin, app_id: str = APP_ID) -> None:
+    def __init__(self, admin: KafkaAdmin, app_id: str = APP_ID, topic: str = TRANSACTIONS) -> None:
         self.admin = admin
         self.app_id = app_id
+        self.topic = topic
 
     def committed_and_end(self) -> tuple[int, int]:
-        committed = self.admin.group_offsets(self.app_id, TRANSACTIONS)
-        end = self.admin.end_offsets(TRANSACTIONS)
+        committed = self.admin.group_offsets(self.app_id, self.topic)
+        end = self.admin.end_offsets(self.topic)
         return sum(committed.values()), sum(end.values())
 
 

@@ -1,13 +1,15 @@
 """``streamer demo --fast``: the fraud topology's sustained throughput under exactly-once.
 
-Steps: start a local broker, create the demo's topics, seed the tables, and produce all the
-transactions (as fast as the producer goes, not at their event time). Then, for 1 and 2
-worker processes in turn, start a group with a fresh application id, and sample the group's
-committed offsets every 0.2 s, from when every worker owns partitions until the group has
-committed every transaction. Sustained records/s is the transactions committed between the
-last sample before progress and the last sample divided by the time between them, so the
-group's start (assignment, changelog topic creation) is not counted. Each group is stopped
-before the next starts; both read the same transactions.
+Steps: start a local broker, create the demo's topics and seed the tables. Then, for 1 and
+2 worker processes in turn: create an empty input topic for the round, start a group with a
+fresh application id reading it, wait until every worker owns partitions, and only then
+produce all the transactions (as fast as the producer goes, not at their event time). The
+group's committed offsets are sampled every 0.2 s until it has committed every
+transaction. Sustained records/s is the transactions committed between the last sample
+before progress and the last sample divided by the time between them, so the group's start
+(assignment, changelog topic creation) is not counted, and no worker can process the input
+alone before the others have joined. Each group is stopped before the next starts; both
+rounds read the same transactions.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from streamer.demo.cluster import (
 from streamer.demo.generator import FraudDataGenerator, GeneratorConfig
 from streamer.demo.run import DemoOptions
 from streamer.demo.worker_group import WorkerGroup
-from streamer.kafka.admin import KafkaAdmin, KafkaAdminError
+from streamer.kafka.admin import KafkaAdmin, KafkaAdminError, TopicSpec
 from streamer.kafka.clients import produce
 from streamer.runtime.config import AppConfig, ErrorPolicy
 from streamer.testing.kafka.cluster import QUIET_CLIENT_CONFIG
@@ -74,29 +76,28 @@ def run_fast(options: DemoOptions, out: TextIO | None = None) -> list[Throughput
         admin = KafkaAdmin(bootstrap, config=QUIET_CLIENT_CONFIG)
         create_topics(say, admin, options.partitions)
         seed_tables(say, bootstrap, generator)
-        began = time.monotonic()
-        produce(
-            bootstrap,
-            TRANSACTIONS,
-            (
-                (i.tx["card"].encode(), json.dumps(i.tx).encode())
-                for i in generator.transactions(int(time.time() * 1000))
-            ),
-        )
-        say(
-            f"==> produced {options.events:,} transactions ({options.mode} traffic) "
-            f"in {time.monotonic() - began:.1f} s"
-        )
+        records = [
+            (i.tx["card"].encode(), json.dumps(i.tx).encode())
+            for i in generator.transactions(int(time.time() * 1000))
+        ]
         for workers in (1, 2):
-            results.append(_measure(say, spec, bootstrap, admin, options, workers))
+            results.append(_measure(say, spec, bootstrap, admin, options, workers, records))
     _print(say, results, options)
     return results if all(r.caught_up for r in results) else []
 
 
 def _measure(
-    say: Say, spec: str, bootstrap: str, admin: KafkaAdmin, options: DemoOptions, count: int
+    say: Say,
+    spec: str,
+    bootstrap: str,
+    admin: KafkaAdmin,
+    options: DemoOptions,
+    count: int,
+    records: list[tuple[bytes, bytes]],
 ) -> Throughput:
     app_id = f"fraud-fast-{count}"
+    topic = f"{TRANSACTIONS}-fast-{count}"
+    admin.create_topics([TopicSpec(topic, options.partitions)])
     state_dir = Path(tempfile.mkdtemp(prefix="streamer-demo-fast-"))
     config = AppConfig(
         app_id=app_id,
@@ -104,12 +105,18 @@ def _measure(
         state_dir=state_dir,
         error_policy=ErrorPolicy.DEAD_LETTER,
     )
-    env = {"FRAUD_CASE_GAP_MS": str(options.case_gap_ms)}
-    lag = Lag(admin, app_id)
+    env = {"FRAUD_CASE_GAP_MS": str(options.case_gap_ms), "FRAUD_TRANSACTIONS_TOPIC": topic}
+    lag = Lag(admin, app_id, topic)
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, state_dir, True)
         workers = WorkerGroup(spec, config, count, options.out_dir / "logs-fast" / str(count), env)
         start_workers(say, cleanup, workers)
+        began = time.monotonic()
+        produce(bootstrap, topic, records)
+        say(
+            f"    produced {len(records):,} transactions ({options.mode} traffic) "
+            f"in {time.monotonic() - began:.1f} s"
+        )
         first: tuple[float, int] | None = None
         last = (time.monotonic(), _committed(lag))
         deadline = time.monotonic() + DRAIN_TIMEOUT

@@ -320,7 +320,7 @@ def test_streamer_demo_fast_measures_one_and_two_workers(tmp_path: Path) -> None
             "demo",
             "--fast",
             "--events",
-            # Enough that a group cannot commit them all before the first sample.
+            # Each round produces its input only once every worker owns partitions.
             "20000",
             "--out",
             str(tmp_path / "fast"),
