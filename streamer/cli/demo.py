@@ -11,8 +11,9 @@ each transaction's timestamp to its alert. Stops everything it started. Prints t
 the web console (docs/console.md); with --console it keeps running after the traffic, until
 Ctrl-C, so the state stays there to look up.
 
-With --fast it measures throughput instead: the transactions are produced beforehand and the
-fraud topology's sustained records/s under exactly-once is reported for 1 and 2 workers.
+With --fast it measures throughput instead: the fraud topology's sustained records/s under
+exactly-once is reported for 1 and 2 workers, each group reading transactions produced once
+all its workers own partitions.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_traffic_arguments(parser, defaults)
+    _add_run_arguments(parser, defaults)
+    parser.set_defaults(handler=run)
+
+
+def _add_traffic_arguments(parser: argparse.ArgumentParser, defaults: DemoOptions) -> None:
+    """What the generated traffic is: how much, how fast, which seed and mode."""
     parser.add_argument(
         "--events",
         type=int,
@@ -52,6 +60,18 @@ def register(subparsers: Any) -> None:
         "--seed", type=int, default=defaults.seed, help="generator seed (default %(default)s)"
     )
     parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=defaults.mode,
+        help="realistic: legitimate traffic that overlaps with fraud; conformance: legitimate "
+        "traffic inside every threshold, so the rules flag exactly the labelled transactions "
+        "(default %(default)s)",
+    )
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, defaults: DemoOptions) -> None:
+    """How the demo runs and what it shows: workers, outputs, cases, --fast, the console."""
+    parser.add_argument(
         "--processes",
         type=int,
         default=defaults.processes,
@@ -64,14 +84,6 @@ def register(subparsers: Any) -> None:
         help="where the ground truth, alerts and worker logs go (default %(default)s)",
     )
     parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default=defaults.mode,
-        help="realistic: legitimate traffic that overlaps with fraud; conformance: legitimate "
-        "traffic inside every threshold, so the rules flag exactly the labelled transactions "
-        "(default %(default)s)",
-    )
-    parser.add_argument(
         "--case-gap",
         type=float,
         default=defaults.case_gap_ms / 1000,
@@ -82,7 +94,7 @@ def register(subparsers: Any) -> None:
         "--fast",
         action="store_true",
         help="measure instead: the fraud topology's sustained records/s under exactly-once "
-        "with 1 and 2 workers, on transactions produced beforehand",
+        "with 1 and 2 workers, on transactions produced as fast as the producer goes",
     )
     parser.add_argument(
         "--alert-lines",
@@ -102,7 +114,6 @@ def register(subparsers: Any) -> None:
         help="the console's port; worker i listens on PORT+i (default %(default)s, another "
         "when taken)",
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -65,6 +65,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamer.demo.conformance import conformance_fresh_attack, conformance_turn
 from streamer.demo.realistic import (
     CardState,
     Places,
@@ -74,10 +75,6 @@ from streamer.demo.realistic import (
     next_turn,
 )
 from streamer.demo.world import (
-    AMOUNT_ANOMALY,
-    AMOUNT_SPREAD,
-    ANOMALY_MIN_HISTORY,
-    BLOCKED_MERCHANT,
     BLOCKED_MERCHANTS,
     CITIES,
     EXTRA_GAP_MEAN_MS,
@@ -97,7 +94,6 @@ from streamer.demo.world import (
     TX_RADIUS_KM,
     TYPICAL_EUR,
     VELOCITY,
-    VELOCITY_MAX_TRANSACTIONS,
     Card,
     City,
     haversine_km,
@@ -324,7 +320,7 @@ class FraudDataGenerator:
                 else:
                     stats.episodes[taken] += 1
             return planned, later
-        return self._next_normal(rng, card, state, due, stats), []
+        return conformance_turn(rng, card, state, due, stats.instances, self.places), []
 
     def _gap(self, rng: random.Random, card: Card) -> int:
         return int(min(MIN_GAP_MS + rng.expovariate(1 / card.extra_gap_mean_ms), MAX_GAP_MS))
@@ -344,62 +340,7 @@ class FraudDataGenerator:
         card = self.cards[index]
         if self.realistic:
             return fresh_attack(rng, kind, card, attack)
-        plan: list[tuple[int, Planned]] = []
-        t = rng.uniform(0, 1_000)
-        if kind == VELOCITY:
-            n = rng.randint(8, 10)
-            for i in range(1, n + 1):
-                label = VELOCITY if i > VELOCITY_MAX_TRANSACTIONS else None
-                merchant = rng.choice(card.merchants)
-                item = Planned(label, rng.uniform(0.5, 3.0), merchant, card.city, attack, i == n)
-                plan.append((int(t), item))
-                t += rng.uniform(200, 800)
-        else:
-            n = rng.randint(3, 4)
-            total = 0.0
-            for i in range(n):
-                eur = card.limit_eur * rng.uniform(0.40, 0.45)
-                total += eur
-                label = SPEND_BURST if total > card.limit_eur else None
-                merchant = rng.choice(card.merchants)
-                plan.append((int(t), Planned(label, eur, merchant, card.city, attack, i == n - 1)))
-                t += rng.uniform(2_000, 6_000)
-        return plan
-
-    def _next_normal(
-        self,
-        rng: random.Random,
-        card: Card,
-        state: CardState,
-        due: Counter[str],
-        stats: GenerationStats,
-    ) -> Planned:
-        """Conformance mode: an attack that is due and that this card can take, else an
-        ordinary purchase within the card's envelope."""
-        amount = card.typical_eur * rng.uniform(*AMOUNT_SPREAD)
-        for kind in (IMPOSSIBLE_TRAVEL, AMOUNT_ANOMALY, BLOCKED_MERCHANT):
-            eligible = {
-                IMPOSSIBLE_TRAVEL: state.count >= 1,
-                AMOUNT_ANOMALY: state.count >= ANOMALY_MIN_HISTORY and not state.anomaly_done,
-                BLOCKED_MERCHANT: True,
-            }[kind]
-            if not (due[kind] and eligible):
-                continue
-            due[kind] -= 1
-            stats.instances[kind] += 1
-            attack = f"{kind}-{stats.instances[kind]:04d}"
-            if kind == IMPOSSIBLE_TRAVEL:
-                state.stopped = True
-                city = rng.choice(self.far_cities[card.city.name])
-                merchant = rng.choice(self.merchants[city.name])
-                return Planned(kind, amount, merchant, city, attack)
-            if kind == AMOUNT_ANOMALY:
-                state.anomaly_done = True
-                eur = card.typical_eur * rng.uniform(12, 20)
-                return Planned(kind, eur, rng.choice(card.merchants), card.city, attack)
-            merchant = rng.choice(sorted(self.blocked_merchants))
-            return Planned(kind, amount, merchant, card.city, attack)
-        return Planned(None, amount, rng.choice(card.merchants), card.city)
+        return conformance_fresh_attack(rng, kind, card, attack)
 
     def _transaction(
         self, rng: random.Random, number: int, card: Card, ts: int, planned: Planned
