@@ -15,7 +15,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from streamer._version import __version__ as __version__
-from streamer.dsl import GlobalTable, GroupedStream, Stream, StreamsBuilder, Table, WindowedStream
+from streamer.dsl import (
+    GlobalTable,
+    GroupedStream,
+    GroupedTable,
+    Stream,
+    StreamsBuilder,
+    Table,
+    WindowedStream,
+)
 from streamer.errors import (
     ConfigError,
     KafkaHarnessError,
@@ -91,6 +99,7 @@ __all__ = [
     "ErrorPolicy",
     "GlobalTable",
     "GroupedStream",
+    "GroupedTable",
     "Guarantee",
     "HoppingWindows",
     "IntegerSerde",

@@ -2,7 +2,16 @@
 
 from streamer.dsl.builder import StreamsBuilder
 from streamer.dsl.grouped import GroupedStream, WindowedStream
+from streamer.dsl.grouped_table import GroupedTable
 from streamer.dsl.stream import Stream
 from streamer.dsl.table import GlobalTable, Table
 
-__all__ = ["GlobalTable", "GroupedStream", "Stream", "StreamsBuilder", "Table", "WindowedStream"]
+__all__ = [
+    "GlobalTable",
+    "GroupedStream",
+    "GroupedTable",
+    "Stream",
+    "StreamsBuilder",
+    "Table",
+    "WindowedStream",
+]

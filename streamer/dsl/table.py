@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic
 
-from streamer.dsl._types import V2, VO, VR, K, V
+from streamer.dsl._types import K2, V2, VO, VR, K, V
 from streamer.errors import TopologyError
 from streamer.processors.api import Processor
 from streamer.processors.stateless import PassThroughProcessor
@@ -27,6 +27,7 @@ from streamer.serde import Serde
 
 if TYPE_CHECKING:
     from streamer.dsl._graph import GraphBuilder
+    from streamer.dsl.grouped_table import GroupedTable
     from streamer.dsl.stream import Stream
 
 
@@ -110,6 +111,48 @@ class Table(Generic[K, V]):
 
         node = self._graph.add_processor("to-stream", [self.node], PassThroughProcessor, name=name)
         return Stream(self._graph, node, self.key_serde, self.value_serde)
+
+    def group_by(
+        self,
+        selector: Callable[[K, V], tuple[K2, V2]],
+        *,
+        name: str,
+        key_serde: Serde[Any] | None = None,
+        value_serde: Serde[Any] | None = None,
+    ) -> GroupedTable[K2, V2]:
+        """Re-group rows by ``selector(key, value) -> (group, value)`` through
+        ``<app_id>-<name>-repartition``, for aggregations with an adder and a subtractor.
+
+        A row that changes subtracts its old value from its old group and adds its new value
+        to its new group; a deletion subtracts. Each row's last selection is kept in the
+        store ``<name>-prior``. ``key_serde`` and ``value_serde`` (default: the builder's)
+        encode the groups and selected values.
+        """
+        from streamer.dsl.grouped_table import GroupedTable
+        from streamer.processors.grouped_tables import (
+            ChangeSerde,
+            PairSerde,
+            TableGroupByProcessor,
+        )
+
+        graph = self._graph
+        graph.claim(name)
+        group_serde = key_serde or graph.default_key_serde
+        selected_serde = value_serde or graph.default_value_serde
+        prior = graph.add_store(
+            f"{name}-prior",
+            key_serde=self.key_serde,
+            value_serde=PairSerde(group_serde, selected_serde),
+        )
+        select = graph.add_processor(
+            "table-group-by",
+            [self.node],
+            lambda: TableGroupByProcessor(prior, selector, group_serde),
+            name=f"{name}-select",
+            stores=[prior],
+        )
+        source = graph.repartition(select, name, group_serde, ChangeSerde(selected_serde))
+        return GroupedTable(graph, source, group_serde, selected_serde)
 
     def join(
         self, other: Table[K, VO], joiner: Callable[[V, VO], VR], *, name: str
