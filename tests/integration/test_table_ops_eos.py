@@ -1,0 +1,147 @@
+"""Table operators with internal topics under exactly-once, with a worker SIGKILLed mid-run.
+
+Re-grouping a table: the aggregates and the number of outputs must be exactly those of a
+model computed from the input, with no change lost or applied twice across the kills.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from streamer.kafka.clients import produce
+from streamer.runtime.config import Guarantee
+from streamer.testing.kafka import KafkaCluster
+from tests.integration.support import (
+    WorkerProcess,
+    app_config,
+    decode,
+    read_to_end,
+    wait_for_group_caught_up,
+)
+from tests.integration.table_op_apps import INPUT, OUTPUT
+
+UPDATES = 20_000
+ROWS = 300
+GROUPS = 20
+
+Update = tuple[str, dict[str, Any] | None]
+
+
+def _table_updates(seed: int) -> list[Update]:
+    """Row updates that often move a row to another group, and sometimes delete it."""
+    rng = random.Random(seed)
+    updates: list[Update] = []
+    for _ in range(UPDATES):
+        row = f"row-{rng.randrange(ROWS)}"
+        if rng.random() < 0.1:
+            updates.append((row, None))
+        else:
+            updates.append(
+                (row, {"group": f"g{rng.randrange(GROUPS)}", "amount": rng.randint(1, 100)})
+            )
+    return updates
+
+
+def _model(updates: list[Update]) -> tuple[int, dict[str, dict[str, int]]]:
+    """The number of change records the updates make, and each group's final totals."""
+    prior: dict[str, tuple[str, int]] = {}
+    changes = 0
+    ever: set[str] = set()
+    for row, value in updates:
+        old = prior.pop(row, None)
+        new = None if value is None else (value["group"], value["amount"])
+        if new is not None:
+            prior[row] = new
+            ever.add(new[0])
+        if old is not None and new is not None and old[0] == new[0]:
+            changes += 1
+        else:
+            changes += (old is not None) + (new is not None)
+    totals = {group: {"rows": 0, "sum": 0} for group in ever}
+    for group, amount in prior.values():
+        totals[group] = {"rows": totals[group]["rows"] + 1, "sum": totals[group]["sum"] + amount}
+    return changes, totals
+
+
+def _produce_in_slices(
+    bootstrap: str, topic: str, updates: list[Update], seconds: float
+) -> threading.Thread:
+    def run() -> None:
+        size = len(updates) // 20
+        for start in range(0, len(updates), size):
+            produce(
+                bootstrap,
+                topic,
+                (
+                    (row.encode(), None if value is None else json.dumps(value).encode())
+                    for row, value in updates[start : start + size]
+                ),
+            )
+            time.sleep(seconds / 20)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_with_kills(workers: list[WorkerProcess], kills: int) -> None:
+    for worker in workers:
+        worker.start()
+    victim = workers[-1]
+    for _ in range(kills):
+        victim.wait_until_processing()
+        time.sleep(1.5)  # let it work mid-transaction before the kill
+        victim.kill()
+        victim.start()
+
+
+def test_regrouped_table_is_exact_across_sigkills(
+    kafka: KafkaCluster, new_topic, tmp_path: Path
+) -> None:
+    source, sink = new_topic(partitions=4), new_topic(partitions=4)
+    bootstrap = kafka.bootstrap_servers
+    config = app_config(bootstrap, tmp_path / "state", guarantee=Guarantee.EXACTLY_ONCE)
+    workers = [
+        WorkerProcess(
+            "tests.integration.table_op_apps:group_totals",
+            dataclasses.replace(config, instance=i),
+            {INPUT: source, OUTPUT: sink},
+            tmp_path,
+        )
+        for i in range(2)
+    ]
+    updates = _table_updates(seed=16)
+    producer = _produce_in_slices(bootstrap, source, updates, seconds=12)
+    try:
+        _run_with_kills(workers, kills=3)
+        producer.join(120)
+        assert not producer.is_alive(), "producing the input took over 120 s"
+        wait_for_group_caught_up(bootstrap, config.app_id, source, timeout=180)
+        repartition = f"{config.app_id}-by-group-repartition"
+        wait_for_group_caught_up(bootstrap, config.app_id, repartition, timeout=180)
+        for worker in workers:
+            assert worker.stop() == 0, worker.log_text()[-3000:]
+    finally:
+        for worker in workers:
+            worker.ensure_dead()
+
+    changes, totals = _model(updates)
+    outputs = read_to_end(bootstrap, sink)
+    assert len(outputs) == changes, "exactly-once output has duplicates or gaps"
+    last: dict[str, tuple[int, Any]] = {}
+    partitions: dict[str, set[int]] = defaultdict(set)
+    for partition, offset, key, value in outputs:
+        assert key is not None
+        group = key.decode()
+        partitions[group].add(partition)
+        if group not in last or offset > last[group][0]:
+            last[group] = (offset, decode(value))
+    assert all(len(p) == 1 for p in partitions.values())
+    assert {group: value for group, (_o, value) in last.items()} == totals
