@@ -24,6 +24,7 @@ from streamer.dsl import (
     Table,
     WindowedStream,
 )
+from streamer.dsl.cogrouped import CogroupedStream, CogroupedWindowedStream
 from streamer.errors import (
     ConfigError,
     KafkaHarnessError,
@@ -95,6 +96,8 @@ __all__ = [
     "AppConfig",
     "AvroSerde",
     "BytesSerde",
+    "CogroupedStream",
+    "CogroupedWindowedStream",
     "ConfigError",
     "ErrorPolicy",
     "GlobalTable",

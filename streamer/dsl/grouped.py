@@ -34,6 +34,7 @@ from streamer.topology.windows import (
 
 if TYPE_CHECKING:
     from streamer.dsl._graph import GraphBuilder
+    from streamer.dsl.cogrouped import CogroupedStream
     from streamer.dsl.stream import Stream
     from streamer.dsl.table import Table
 
@@ -113,6 +114,14 @@ class GroupedStream(Generic[K, V]):
     def windowed_by(self, windows: Windows) -> WindowedStream[K, V]:
         """Aggregate per key and per window; see :mod:`streamer.topology.windows`."""
         return WindowedStream(self, windows)
+
+    def cogroup(self, adder: Callable[[K, V, VA], VA]) -> CogroupedStream[K, VA]:
+        """Start a cogroup: this stream's records update one aggregate with ``adder(key,
+        value, aggregate)``; add more grouped streams with ``.cogroup(grouped, adder)``.
+        See :mod:`streamer.dsl.cogrouped`."""
+        from streamer.dsl.cogrouped import CogroupedStream
+
+        return CogroupedStream(self._graph, ((self, adder),))
 
 
 class WindowedStream(Generic[K, V]):
@@ -212,15 +221,7 @@ class WindowedStream(Generic[K, V]):
             late_branch=f"{name}-late" if late_topic else None,
             idle_close_ms=idle_close_ms,
         )
-        stores, factory = spec.declare(graph)
-        node = graph.add_processor(
-            "windowed-aggregate",
-            [stream.node],
-            factory,
-            name=f"{name}-aggregate",
-            stores=stores,
-            detail=self.windows.describe() + (" emit=final" if emit == "final" else ""),
-        )
+        node = spec.add_to(graph, [stream.node])
         if late_topic is not None and spec.late_branch is not None:
             graph.add_processor("late-records", [node], PassThroughProcessor, name=spec.late_branch)
             graph.sink(spec.late_branch, TopicRef(late_topic), stream.key_serde, stream.value_serde)
@@ -264,6 +265,18 @@ class _WindowedAggregate:
             "late_branch": self.late_branch,
             "idle_close_ms": self.idle_close_ms,
         }
+
+    def add_to(self, graph: GraphBuilder, parents: list[str]) -> str:
+        """Declare the stores and add the ``<name>-aggregate`` step after ``parents``."""
+        stores, factory = self.declare(graph)
+        return graph.add_processor(
+            "windowed-aggregate",
+            parents,
+            factory,
+            name=f"{self.name}-aggregate",
+            stores=stores,
+            detail=self.windows.describe() + (" emit=final" if self.emit == "final" else ""),
+        )
 
     def declare(self, graph: GraphBuilder) -> tuple[list[str], Callable[[], Processor]]:
         """Declare the stores in ``graph``; returns them and the processor factory."""
