@@ -40,6 +40,7 @@ from streamer.processors.api import (
     ProcessorContext,
     PunctuationType,
     Record,
+    RecordContext,
     RecordOrigin,
 )
 from streamer.runtime.config import AppConfig, ErrorPolicy, Guarantee
@@ -117,6 +118,7 @@ __all__ = [
     "PunctuationType",
     "RawAvroSerde",
     "Record",
+    "RecordContext",
     "RecordOrigin",
     "RegistryAvroSerde",
     "SchemaRegistryClient",

@@ -29,8 +29,11 @@ from streamer.topology.nodes import (
     SourceNode,
     StoreKind,
     StoreSpec,
+    StreamPartitioner,
+    TopicExtractor,
     TopicRef,
 )
+from streamer.topology.partitioning import check_copartitioned
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -121,12 +124,17 @@ class GraphBuilder:
     def sink(
         self,
         parent: str,
-        topic: TopicRef,
+        topic: TopicRef | None,
         key_serde: Serde[Any],
         value_serde: Serde[Any],
         name: str | None = None,
+        *,
+        partitioner: StreamPartitioner | None = None,
+        topic_extractor: TopicExtractor | None = None,
+        declared_topics: Sequence[TopicRef] = (),
     ) -> str:
-        """Write the records of ``parent`` to ``topic``."""
+        """Write the records of ``parent`` to ``topic``, or with ``topic_extractor`` to the
+        one of ``declared_topics`` it picks per record."""
         return self.add_node(
             SinkNode(
                 name=self.generated_name("sink") if name is None else name,
@@ -134,15 +142,24 @@ class GraphBuilder:
                 parents=(parent,),
                 key_serde=key_serde,
                 value_serde=value_serde,
+                topic_extractor=topic_extractor,
+                declared_topics=tuple(declared_topics),
+                partitioner=partitioner,
             )
         )
 
     def repartition(
-        self, parent: str, name: str, key_serde: Serde[Any], value_serde: Serde[Any]
+        self,
+        parent: str,
+        name: str,
+        key_serde: Serde[Any],
+        value_serde: Serde[Any],
+        partitioner: StreamPartitioner | None = None,
     ) -> str:
         """Route records through ``<app_id>-<name>-repartition``; returns the new source."""
         topic = TopicRef(f"{name}-repartition", internal=True)
-        self.sink(parent, topic, key_serde, value_serde, name=f"{name}-repartition-sink")
+        sink_name = f"{name}-repartition-sink"
+        self.sink(parent, topic, key_serde, value_serde, sink_name, partitioner=partitioner)
         return self.add_node(
             SourceNode(
                 name=f"{name}-repartition-source",
@@ -220,7 +237,8 @@ class GraphBuilder:
                 readers[topic] = node.name
 
     def build(self) -> Topology:
-        """Validate and freeze the graph: stores declared, sources used, topics read once."""
+        """Validate and freeze the graph: stores declared, sources used, topics read once,
+        the inputs of each sub-topology partitioned by one partitioner."""
         if not self._nodes:
             msg = "the topology is empty: add at least one stream() or table()"
             raise TopologyError(msg)
@@ -228,9 +246,11 @@ class GraphBuilder:
         self._check_sources()
         nodes = tuple(self._nodes)
         global_names = frozenset(g.name for g in self._global_tables)
+        subtopologies = split_subtopologies(nodes, global_names)
+        check_copartitioned(nodes, subtopologies)
         return Topology(
             nodes=nodes,
             stores=tuple(self._stores),
             global_tables=tuple(self._global_tables),
-            subtopologies=split_subtopologies(nodes, global_names),
+            subtopologies=subtopologies,
         )

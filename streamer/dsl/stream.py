@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
-from streamer.dsl import stream_joins
+from streamer.dsl import sinks, stream_joins
 from streamer.dsl._types import K2, V2, VO, VR, K, V
 from streamer.errors import TopologyError
 from streamer.processors import stateless as sl
-from streamer.processors.api import Processor
+from streamer.processors.api import Processor, RecordContext
 from streamer.serde import Serde
-from streamer.topology.nodes import TopicRef
 from streamer.topology.windows import JoinWindows
 
 if TYPE_CHECKING:
@@ -274,28 +273,34 @@ class Stream(Generic[K, V]):
 
     def to(
         self,
-        topic: str,
+        topic: str | Callable[[K, V, RecordContext], str],
         *,
+        topics: Iterable[str] | None = None,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
+        partitioner: Callable[[K, V, int], int] | None = None,
         name: str | None = None,
     ) -> None:
-        """Write every record to ``topic``."""
-        self._graph.sink(
-            self.node,
-            TopicRef(topic),
-            key_serde or self.key_serde,
-            value_serde or self.value_serde,
-            name=name,
-        )
+        """Write every record to ``topic``; or, given a topic extractor
+        ``topic(key, value, context) -> name``, each record to the topic it names, which must
+        be one of ``topics`` (all checked to exist at start). ``partitioner(key, value,
+        partition_count) -> partition`` picks partitions from the decoded key and value;
+        by default the producer's murmur2 of the key bytes does."""
+        sinks.to(self, topic, topics, key_serde, value_serde, partitioner, name)
 
     # --- repartitioning and grouping --------------------------------------------------------
 
-    def repartition(self, *, name: str) -> Stream[K, V]:
+    def repartition(
+        self, *, name: str, partitioner: Callable[[K, V, int], int] | None = None
+    ) -> Stream[K, V]:
         """Send records through ``<app_id>-<name>-repartition`` so that each key lands in the
-        task that owns it."""
+        task that owns it: the partition ``partitioner(key, value, partition_count)`` picks,
+        by default murmur2 of the key bytes. A partitioner that depends on more than the key
+        splits a key over tasks; inputs joined downstream need the same partitioner."""
+        sinks.check_partitioner(partitioner)
         self._graph.claim(name)
-        source = self._graph.repartition(self.node, name, self.key_serde, self.value_serde)
+        graph = self._graph
+        source = graph.repartition(self.node, name, self.key_serde, self.value_serde, partitioner)
         return self._like(source, key_changed=False)
 
     def group_by_key(

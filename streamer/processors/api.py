@@ -54,6 +54,16 @@ class RecordOrigin:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class RecordContext:
+    """What a topic extractor sees of a record besides its key and value: its event time,
+    its headers, and where the record being processed came from (None in a punctuator)."""
+
+    timestamp: int
+    headers: Headers
+    origin: RecordOrigin | None
+
+
 class PunctuationType(enum.Enum):
     """Which clock a punctuator follows."""
 

@@ -42,10 +42,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from streamer.query import reads
 from streamer.query.cluster import KafkaClusterView
 from streamer.query.forward import Router, error, unavailable
-from streamer.query.routing import UnknownStore
+from streamer.query.routing import UnknownStore, UnroutableKey
 from streamer.query.service import QueryService
 from streamer.query.topology import topology_graph
 from streamer.topology.graph import Topology
+from streamer.topology.nodes import SinkNode
 
 OPEN_PATHS = ("/api/v1/health",)
 
@@ -92,7 +93,12 @@ class _Api:
         self.cluster = cluster
         self.router = router
         self.graph = topology_graph(topology, prefix)
-        self.sinks = {n.topic.resolve(prefix): n for n in topology.nodes if hasattr(n, "topic")}
+        self.sinks = {
+            ref.resolve(prefix): n
+            for n in topology.nodes
+            if isinstance(n, SinkNode)
+            for ref in n.topic_refs()
+        }
         self.readable = set(self.graph["output_topics"]) | ({dlq_topic} if dlq_topic else set())
         self.static = resources.files("streamer.query") / "static"
 
@@ -206,6 +212,7 @@ def build_app(
         exception_handlers={
             UnknownStore: lambda _r, exc: error(404, str(exc)),
             reads.BadKey: lambda _r, exc: error(400, str(exc)),
+            UnroutableKey: lambda _r, exc: error(400, str(exc)),
         },
         lifespan=lifespan,
     )

@@ -4,7 +4,11 @@ A key of store ``S`` lives in the task ``<sub-topology>_<partition>`` of the sub
 that holds ``S``, where the partition is the one the producer put the key in: Kafka's
 murmur2 of the key's bytes (encoded by the store's key serde, as the producer encoded it
 for the sub-topology's input topic) modulo that topic's partition count
-(:func:`streamer.partitioner.partition_for_key`).
+(:func:`streamer.partitioner.partition_for_key`). If the app writes that topic with a custom
+partitioner (a repartition topic, ``repartition(partitioner=...)``), the partitioner decides
+instead: it is called with the decoded key, no value (None), and the partition count, as
+Kafka Streams does; one that cannot place a key without its value makes key lookups fail
+with :class:`UnroutableKey` (scans of every partition still work).
 
 The owner of a partition is the group member the group description lists with the
 sub-topology's input partition. Each member publishes its query server's URL in its client
@@ -27,13 +31,18 @@ from streamer.kafka.groups import GroupDescription
 from streamer.partitioner import partition_for_key
 from streamer.runtime.client_config import query_url_of
 from streamer.topology.graph import Topology
-from streamer.topology.nodes import StoreSpec, SubTopology
+from streamer.topology.nodes import StoreSpec, StreamPartitioner, SubTopology, callable_name
+from streamer.topology.partitioning import source_partitioners
 
 DESCRIBE_TTL_S = 1.0
 
 
 class UnknownStore(StreamerError):
     """The topology has no store of that name (or it is a global table)."""
+
+
+class UnroutableKey(StreamerError):
+    """The custom partitioner of a store's input cannot place a key from the key alone."""
 
 
 class ClusterView(Protocol):
@@ -77,6 +86,7 @@ class Locator:
         self._counts: dict[str, int] = {}
         self._group: GroupDescription | None = None
         self._group_at = 0.0
+        self._partitioners = source_partitioners(topology.nodes)
 
     def store(self, name: str) -> tuple[StoreSpec, SubTopology]:
         """The store ``name`` and its sub-topology; :class:`UnknownStore` if none."""
@@ -103,7 +113,13 @@ class Locator:
 
     def place(self, name: str, key: bytes) -> Place:
         spec, sub = self.store(name)
-        partition = partition_for_key(key, self.partitions(sub))
+        count = self.partitions(sub)
+        # The inputs of one sub-topology share their partitioner (checked at build).
+        partitioner = self._partitioners.get(sub.source_topics[0])
+        if partitioner is None:
+            partition = partition_for_key(key, count)
+        else:
+            partition = _custom_partition(partitioner, spec, key, count)
         return Place(spec, sub.id, self.input_topic(sub), partition)
 
     def places(self, name: str) -> list[Place]:
@@ -140,4 +156,24 @@ class Locator:
         return urls
 
 
-__all__ = ["DESCRIBE_TTL_S", "ClusterView", "Locator", "Place", "UnknownStore"]
+def _custom_partition(
+    partitioner: StreamPartitioner, spec: StoreSpec, key: bytes, count: int
+) -> int:
+    """``partitioner(decoded key, None, count)``, checked; :class:`UnroutableKey` if it fails."""
+    name = callable_name(partitioner)
+    advice = (
+        f"store {spec.name!r} is fed through a topic partitioned by {name}, which cannot "
+        "place a key without its value; read the store's partitions with a range scan instead"
+    )
+    try:
+        partition: object = partitioner(spec.key_serde.decode(key), None, count)
+    except Exception as exc:
+        msg = f"{advice} ({type(exc).__name__})"
+        raise UnroutableKey(msg) from None
+    if isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < count:
+        msg = f"{advice} (it returned no partition from 0 to {count - 1})"
+        raise UnroutableKey(msg)
+    return partition
+
+
+__all__ = ["DESCRIBE_TTL_S", "ClusterView", "Locator", "Place", "UnknownStore", "UnroutableKey"]

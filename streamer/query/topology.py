@@ -20,7 +20,7 @@ def topology_graph(topology: Topology, prefix: str) -> dict[str, Any]:
             if isinstance(node, SourceNode):
                 step.update(kind="source", topics=[t.resolve(prefix) for t in node.topics])
             elif isinstance(node, SinkNode):
-                step.update(kind="sink", topics=[node.topic.resolve(prefix)])
+                step.update(kind="sink", topics=[t.resolve(prefix) for t in node.topic_refs()])
             elif isinstance(node, ProcessorNode):
                 step.update(kind="processor", operation=node.operation, stores=list(node.stores))
             steps.append(step)

@@ -44,9 +44,9 @@ from streamer.processors.api import (
 )
 from streamer.processors.stateless import PassThroughProcessor
 from streamer.runtime.config import ErrorPolicy
+from streamer.runtime.sinks import PartitionCount, make_sink
 from streamer.runtime.task_context import (
     NodeContext,
-    SinkProcessor,
     decode_failure,
     describe_exception,
     payload_preview,
@@ -126,7 +126,9 @@ class Task:
         global_stores: Mapping[str, Any] | None = None,
         error_policy: ErrorPolicy = ErrorPolicy.FAIL,
         log_payloads: bool = False,
+        partition_count: PartitionCount | None = None,
     ) -> None:
+        """``partition_count(topic)``: a topic's partition count, for custom partitioners."""
         self.id = TaskId(subtopology.id, partition)
         self.app_id = app_id
         self.partition = partition
@@ -134,6 +136,7 @@ class Task:
         self.clock = clock
         self.error_policy = error_policy
         self.log_payloads = log_payloads
+        self._partition_count = partition_count
         self.dlq_topic = f"{app_id}-dlq"
         self.stream_time = -1
         self.counters = TaskCounters()
@@ -171,7 +174,13 @@ class Task:
                 processor: Processor = PassThroughProcessor()
                 source_nodes.append(node)
             elif isinstance(node, SinkNode):
-                processor = SinkProcessor(node, node.topic.resolve(self.app_id), self.sink)
+                processor = make_sink(
+                    node,
+                    self.app_id,
+                    self.sink,
+                    self._partition_count,
+                    log_payloads=self.log_payloads,
+                )
             else:
                 processor = node.factory()
             processors[name] = processor

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamer.errors import ConfigError
 from streamer.kafka.admin import KafkaAdminError, TopicSpec
 from streamer.runtime.clients import AdminClient
 from streamer.runtime.config import AppConfig
 from streamer.topology.graph import Topology
+from streamer.topology.nodes import SinkNode
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +25,24 @@ REPARTITION_TOPIC_CONFIG = {
 
 @dataclass(frozen=True)
 class TopicLayout:
-    """Partition counts of every topic the app reads or owns, resolved for one app."""
+    """Partition counts of every topic the app reads or owns, resolved for one app, and of
+    the output topics written with a custom partitioner (``outputs``)."""
 
     partitions: dict[str, int]
     changelogs: dict[str, int]
     repartition: dict[str, int]
+    outputs: dict[str, int] = field(default_factory=dict)
 
     def source_topics(self, topology: Topology, prefix: str) -> list[str]:
         return sorted({ref.resolve(prefix) for ref in topology.source_topics()})
+
+    def partition_count(self, topic: str) -> int:
+        """The partition count of a topic the app reads, owns, or custom-partitions."""
+        count = self.partitions.get(topic, self.outputs.get(topic))
+        if count is None:
+            msg = f"the partition count of topic {topic} was not read when the app started"
+            raise ConfigError(msg)
+        return count
 
 
 def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) -> TopicLayout:
@@ -48,6 +59,7 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) ->
     counts.update(repartition)
     topology.validate_partitions(counts, prefix)
     changelogs = _changelog_counts(topology, prefix, counts)
+    outputs = _partitioned_output_counts(topology, admin)
     admin.create_topics(_internal_topic_specs(config, repartition, changelogs))
     _check_internal_topics(admin, repartition, changelogs)
     log.info(
@@ -56,7 +68,9 @@ def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) ->
         len(repartition),
         len(changelogs),
     )
-    return TopicLayout(partitions=counts, changelogs=changelogs, repartition=repartition)
+    return TopicLayout(
+        partitions=counts, changelogs=changelogs, repartition=repartition, outputs=outputs
+    )
 
 
 def _check_user_topics_exist(
@@ -91,6 +105,19 @@ def _check_user_topics_exist(
             )
             raise ConfigError(msg)
     return user_sources
+
+
+def _partitioned_output_counts(topology: Topology, admin: AdminClient) -> dict[str, int]:
+    """The partition count of each user topic a sink with a custom partitioner writes (a
+    topic extractor's declared topics included): the partitioner picks among them."""
+    topics = {
+        ref.name
+        for node in topology.nodes
+        if isinstance(node, SinkNode) and node.partitioner is not None
+        for ref in node.topic_refs()
+        if not ref.internal
+    }
+    return {topic: len(admin.partitions(topic)) for topic in sorted(topics)}
 
 
 def _repartition_counts(topology: Topology, prefix: str, counts: dict[str, int]) -> dict[str, int]:

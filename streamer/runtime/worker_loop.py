@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamer.errors import StreamerError
 from streamer.kafka.types import TP, Message
 from streamer.runtime.clients import ClientFactory
 from streamer.runtime.commit import CommitProtocol
@@ -33,7 +34,7 @@ from streamer.runtime.slots import WallClock, describe_partitions, open_locked
 from streamer.runtime.standby import StandbyReplicas
 from streamer.runtime.task import RecordSink, StoreOpener, Task, TaskId
 from streamer.runtime.task_manager import TaskManager
-from streamer.runtime.topics import prepare_topics
+from streamer.runtime.topics import TopicLayout, prepare_topics
 from streamer.state import BytesStore, open_store
 from streamer.state.markers import write_marker
 from streamer.topology.graph import Topology
@@ -114,6 +115,7 @@ class WorkerLoop:
             tasks=self._tasks,
         )
         self._sink: RecordSink = self._commit.sink
+        self._layout: TopicLayout | None = None
         self._records_in = 0
         self._rebalances = 0
         self._cache_overflow = False
@@ -125,7 +127,7 @@ class WorkerLoop:
         """Prepare topics, load global tables, then join the group."""
         cfg = self._config
         write_marker(cfg.state_dir, cfg.app_id)
-        layout = prepare_topics(self._topology, cfg, self._admin)
+        layout = self._layout = prepare_topics(self._topology, cfg, self._admin)
         interval = cfg.repartition_purge_interval_ms / 1000
         self._commit.purge_repartitions(
             RepartitionPurger(self._admin, layout.repartition, interval=interval)
@@ -233,6 +235,12 @@ class WorkerLoop:
             self._metrics.commit(time.perf_counter() - began)
         self._cache_overflow = False
 
+    def _partition_count(self, topic: str) -> int:
+        if self._layout is None:
+            msg = "a task was built before the app's topics were prepared"
+            raise StreamerError(msg)
+        return self._layout.partition_count(topic)
+
     def _new_task(self, task_id: TaskId, open_store: StoreOpener) -> Task:
         return Task(
             self._topology,
@@ -245,6 +253,7 @@ class WorkerLoop:
             global_stores=self._globals.views,
             error_policy=self._config.error_policy,
             log_payloads=self._config.log_payloads,
+            partition_count=self._partition_count,
         )
 
     def _build_standbys(self, clients: ClientFactory, app_dir: Path) -> StandbyReplicas | None:

@@ -125,8 +125,9 @@ class TopologyTestDriver:
         self._sink_serdes: dict[str, tuple[Serde[Any], Serde[Any]]] = {}
         for node in topology.nodes:
             if isinstance(node, SinkNode):
-                resolved = node.topic.resolve(app_id)
-                self._sink_serdes.setdefault(resolved, (node.key_serde, node.value_serde))
+                for ref in node.topic_refs():
+                    serdes = (node.key_serde, node.value_serde)
+                    self._sink_serdes.setdefault(ref.resolve(app_id), serdes)
         self._globals = GlobalStores(topology, lambda name: self._open(f"global/{name}", name))
         topology.validate_partitions(
             {t: self.partition_count(t) for t in self._all_source_topics()}, app_id
@@ -242,6 +243,7 @@ class TopologyTestDriver:
                 global_stores=self._globals.views,
                 error_policy=self.error_policy,
                 log_payloads=self.log_payloads,
+                partition_count=self.partition_count,
             )
             self._tasks[key] = task
         return task

@@ -52,7 +52,7 @@ class Topology:
         return {t for s in self.subtopologies for t in s.source_topics}
 
     def sink_topics(self) -> set[TopicRef]:
-        return {n.topic for n in self.nodes if isinstance(n, SinkNode)}
+        return {t for n in self.nodes if isinstance(n, SinkNode) for t in n.topic_refs()}
 
     def internal_topics(self, app_id: str) -> dict[str, str]:
         """Every internal topic, resolved for ``app_id``, mapped to its role."""

@@ -16,11 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamer.processors.api import Processor
+from streamer.errors import TopologyError
+from streamer.processors.api import Processor, RecordContext
 from streamer.serde import Serde
 
 TimestampExtractor = Callable[[Any, Any, int], int]
 """``extractor(key, value, record_timestamp) -> event time in ms``."""
+TopicExtractor = Callable[[Any, Any, RecordContext], str]
+"""``extractor(key, value, context) -> the name of the topic the record goes to``."""
+StreamPartitioner = Callable[[Any, Any, int], int]
+"""``partitioner(key, value, partition_count) -> partition``, given the decoded key and
+value (objects, before the sink's serdes encode them)."""
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """A user function's name for descriptions and messages (``<lambda>`` for a lambda)."""
+    return str(getattr(fn, "__qualname__", None) or type(fn).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +81,45 @@ class SourceNode:
 
 @dataclass(frozen=True, slots=True)
 class SinkNode:
+    """Writes records to ``topic``; or, with a ``topic_extractor``, each record to the topic
+    the extractor names, which must be one of ``declared_topics`` (then ``topic`` is None).
+
+    ``partitioner`` picks each record's partition; without one the producer's default
+    (murmur2 of the key bytes) does.
+    """
+
     name: str
-    topic: TopicRef
+    topic: TopicRef | None
     parents: tuple[str, ...]
     key_serde: Serde[Any]
     value_serde: Serde[Any]
+    topic_extractor: TopicExtractor | None = None
+    declared_topics: tuple[TopicRef, ...] = ()
+    partitioner: StreamPartitioner | None = None
+
+    def __post_init__(self) -> None:
+        dynamic = self.topic_extractor is not None
+        if (self.topic is None) != dynamic or dynamic != bool(self.declared_topics):
+            msg = (
+                f"sink {self.name!r} needs either a topic, or a topic extractor with the "
+                "topics it may pick"
+            )
+            raise TopologyError(msg)
+
+    def topic_refs(self) -> tuple[TopicRef, ...]:
+        """Every topic this sink may write to."""
+        return self.declared_topics if self.topic is None else (self.topic,)
 
     def describe(self) -> str:
-        internal = " (internal)" if self.topic.internal else ""
-        return f"Sink: {self.name} (topic: {self.topic.name}{internal})"
+        if self.topic_extractor is not None:
+            names = ", ".join(t.name for t in self.declared_topics)
+            where = f"topics: [{names}] picked by {callable_name(self.topic_extractor)}"
+        else:
+            internal = " (internal)" if self.topic is not None and self.topic.internal else ""
+            where = f"topic: {self.topic_refs()[0].name}{internal}"
+        if self.partitioner is not None:
+            where += f"; partitioner: {callable_name(self.partitioner)}"
+        return f"Sink: {self.name} ({where})"
 
 
 @dataclass(frozen=True, slots=True)
