@@ -8,9 +8,20 @@ from typing import Any
 
 import pytest
 
-from streamer import ProcessingError, RecordContext, StreamsBuilder, TopologyError
+from streamer import (
+    ConfigError,
+    ProcessingError,
+    RecordContext,
+    StreamerError,
+    StreamsBuilder,
+    TopologyError,
+)
+from streamer.runtime.task import Task
+from streamer.runtime.topics import TopicLayout
 from streamer.serde import JsonSerde, StringSerde
+from streamer.state import MemoryStore
 from streamer.testing import TopologyTestDriver
+from streamer.testing.driver import ManualClock
 from streamer.topology.nodes import SinkNode, TopicRef
 
 
@@ -250,3 +261,31 @@ def test_a_topic_the_app_reads_must_be_written_with_one_partitioner() -> None:
     builder.stream("loop").to("out")
     with pytest.raises(TopologyError, match="'loop' is written with different partitioners"):
         builder.build()
+
+
+def test_a_partitioned_sink_needs_partition_counts_when_its_task_is_built() -> None:
+    builder = StreamsBuilder()
+    builder.stream("in").to("out", partitioner=by_amount)
+    topology = builder.build()
+    with pytest.raises(StreamerError, match="has a partitioner but no partition counts"):
+        Task(
+            topology,
+            topology.subtopologies[0],
+            0,
+            app_id="app",
+            open_store=lambda name: MemoryStore(name),
+            sink=_NoSink(),
+            clock=ManualClock(),
+        )
+
+
+def test_the_layout_knows_the_counts_of_custom_partitioned_outputs_only() -> None:
+    layout = TopicLayout(partitions={"in": 2}, changelogs={}, repartition={}, outputs={"out": 3})
+    assert (layout.partition_count("in"), layout.partition_count("out")) == (2, 3)
+    with pytest.raises(ConfigError, match="partition count of topic other was not read"):
+        layout.partition_count("other")
+
+
+class _NoSink:
+    def send(self, *_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("nothing is sent")
