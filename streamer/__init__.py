@@ -59,6 +59,7 @@ from streamer.serde import (
     StringSerde,
 )
 from streamer.topology.graph import Topology
+from streamer.topology.history import HistoryRetention
 from streamer.topology.nodes import StoreKind
 from streamer.topology.windows import (
     HoppingWindows,
@@ -105,6 +106,7 @@ __all__ = [
     "GroupedStream",
     "GroupedTable",
     "Guarantee",
+    "HistoryRetention",
     "HoppingWindows",
     "IntegerSerde",
     "JoinWindows",

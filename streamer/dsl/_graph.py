@@ -187,9 +187,14 @@ class GraphBuilder:
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         changelog: bool = True,
+        history_retention: int | None = None,
     ) -> str:
-        """Declare a state store; unnamed serdes are JSON."""
+        """Declare a state store; unnamed serdes are JSON. A ``VERSIONED`` store, and only
+        one, takes a ``history_retention`` (ms)."""
         self._check_store_name(name)
+        if (kind is StoreKind.VERSIONED) != (history_retention is not None):
+            msg = f"store {name!r}: a history retention goes with a versioned store, only"
+            raise TopologyError(msg)
         self._stores.append(
             StoreSpec(
                 name=name,
@@ -197,6 +202,7 @@ class GraphBuilder:
                 key_serde=key_serde or JsonSerde(),
                 value_serde=value_serde or JsonSerde(),
                 changelog=changelog,
+                history_retention=history_retention,
             )
         )
         return name

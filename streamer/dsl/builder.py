@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from streamer.dsl._graph import GraphBuilder
 from streamer.errors import TopologyError
 from streamer.processors.tables import MaterializeProcessor, StoreView
+from streamer.processors.versioned import VersionedMaterializeProcessor
 from streamer.serde import JsonSerde, Serde, StringSerde
 from streamer.topology.graph import Topology
+from streamer.topology.history import HistoryRetention
 from streamer.topology.nodes import (
     GlobalTableSpec,
     SourceNode,
@@ -89,10 +91,14 @@ class StreamsBuilder:
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         timestamp_extractor: TimestampExtractor | None = None,
+        versioned: HistoryRetention | None = None,
     ) -> Table[Any, Any]:
         """A table holding the latest value per key of a (compacted) topic.
 
         ``name`` (default: the topic name) names its store. A None value deletes the key.
+        With ``versioned=HistoryRetention(ms)`` the store also keeps each key's earlier
+        values for ``ms`` of stream time, and a stream joined with the table looks it up as
+        of each record's timestamp (see :mod:`streamer.processors.versioned`).
         """
         from streamer.dsl.table import Table
 
@@ -109,6 +115,8 @@ class StreamsBuilder:
                 timestamp_extractor=timestamp_extractor,
             )
         )
+        if versioned is not None:
+            return self._versioned_table(source, store, ks, vs, versioned)
         graph.add_store(store, key_serde=ks, value_serde=vs)
         node = graph.add_processor(
             "table",
@@ -118,6 +126,39 @@ class StreamsBuilder:
             stores=[store],
         )
         return Table(graph, node, StoreView(store), ks, vs)
+
+    def _versioned_table(
+        self,
+        source: str,
+        store: str,
+        key_serde: Serde[Any],
+        value_serde: Serde[Any],
+        history: HistoryRetention,
+    ) -> Table[Any, Any]:
+        from streamer.dsl.table import Table
+
+        given: object = history  # user code may pass anything
+        if not isinstance(given, HistoryRetention):
+            msg = f"table(versioned=...) takes a HistoryRetention, got {history!r}"
+            raise TopologyError(msg)
+        graph = self._graph
+        graph.add_store(
+            store,
+            StoreKind.VERSIONED,
+            key_serde=key_serde,
+            value_serde=value_serde,
+            history_retention=history.ms,
+        )
+        node = graph.add_processor(
+            "table",
+            [source],
+            lambda: VersionedMaterializeProcessor(store),
+            name=store,
+            stores=[store],
+            detail=f"versioned, {history.describe()}",
+        )
+        view = StoreView(store)
+        return Table(graph, node, view, key_serde, value_serde, history=(store, history))
 
     def global_table(
         self,

@@ -354,10 +354,12 @@ class Stream(Generic[K, V]):
         name: str,
         windows: JoinWindows | None = None,
         key_selector: Callable[[K, V], Any] | None = None,
+        grace: int | None = None,
     ) -> Stream[K, VR]:
         """Inner join with a table, a global table (``key_selector`` picks its key), or a
-        stream (``windows`` required). Joined values use the builder's default value serde."""
-        return stream_joins.join(self, other, joiner, "inner", name, windows, key_selector)
+        stream (``windows`` required). Joined values use the builder's default value serde.
+        A versioned table is read as of each record's timestamp, after ``grace`` ms."""
+        return stream_joins.join(self, other, joiner, "inner", name, windows, key_selector, grace)
 
     def left_join(
         self,
@@ -367,9 +369,10 @@ class Stream(Generic[K, V]):
         name: str,
         windows: JoinWindows | None = None,
         key_selector: Callable[[K, V], Any] | None = None,
+        grace: int | None = None,
     ) -> Stream[K, VR]:
         """Like :meth:`join`, but records without a partner still flow, joined with None."""
-        return stream_joins.join(self, other, joiner, "left", name, windows, key_selector)
+        return stream_joins.join(self, other, joiner, "left", name, windows, key_selector, grace)
 
     def outer_join(
         self,

@@ -20,6 +20,7 @@ from streamer.errors import TopologyError
 from streamer.processors.api import Processor
 from streamer.processors.joins import StreamStreamJoinSide
 from streamer.processors.tables import StreamTableJoinProcessor
+from streamer.processors.versioned import AsOfJoinProcessor, BufferedRecordsSerde
 from streamer.topology.nodes import StoreKind
 from streamer.topology.windows import JoinWindows
 
@@ -49,9 +50,17 @@ def join(
     name: str,
     windows: JoinWindows | None,
     key_selector: Callable[[Any, Any], Any] | None,
+    grace: int | None = None,
 ) -> Stream[Any, Any]:
-    """Join ``stream`` with ``other`` as ``kind``; the result is named after ``name``."""
+    """Join ``stream`` with ``other`` as ``kind``; the result is named after ``name``.
+
+    ``grace`` is for a versioned table only (see :func:`_join_versioned_table`).
+    """
     from streamer.dsl.table import GlobalTable, Table
+
+    if grace is not None and not (isinstance(other, Table) and other.history is not None):
+        msg = f"join {name!r}: grace= needs a versioned table (table(..., versioned=...))"
+        raise TopologyError(msg)
 
     if isinstance(other, GlobalTable):
         return _join_global_table(stream, other, joiner, kind, name, key_selector)
@@ -60,6 +69,8 @@ def join(
         if kind == "outer" or key_selector is not None:
             msg = "stream-table joins are inner or left, on the stream's key"
             raise TopologyError(msg)
+        if other.history is not None:
+            return _join_versioned_table(stream, other, joiner, kind, name, grace or 0)
         view = other.view
         return stream._then(
             "join-table",
@@ -69,6 +80,50 @@ def join(
             revalues=True,
         )
     return _join_stream(stream, other, joiner, kind, name, windows)
+
+
+def _join_versioned_table(
+    stream: Stream[Any, Any],
+    table: Table[Any, Any],
+    joiner: Joiner,
+    kind: JoinKind,
+    name: str,
+    grace: int,
+) -> Stream[Any, Any]:
+    """Each record joins the table's row as of its timestamp, after waiting ``grace`` ms of
+    stream time in the store ``<name>-buffer`` (none when ``grace`` is 0)."""
+    assert table.history is not None
+    history_store, retention = table.history
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= retention.ms:
+        msg = (
+            f"join {name!r}: grace must be an int of ms between 0 and the table's history "
+            f"retention ({retention.ms}), got {grace!r}"
+        )
+        raise TopologyError(msg)
+    graph = stream._graph
+    buffer = None
+    if grace > 0:
+        buffer = graph.add_store(
+            f"{name}-buffer",
+            StoreKind.WINDOW,
+            key_serde=stream.key_serde,
+            value_serde=BufferedRecordsSerde(stream.value_serde),
+        )
+    from streamer.dsl.stream import Stream
+
+    view = table.view
+    left = kind == "left"
+    node = graph.add_processor(
+        "join-table",
+        [stream.node],
+        lambda: AsOfJoinProcessor(
+            view, history_store, joiner, left=left, grace=grace, buffer_store=buffer
+        ),
+        name=name,
+        stores=view.stores() + (() if buffer is None else (buffer,)),
+        detail=f"{kind}, as of the record's time in {history_store}, grace {grace} ms",
+    )
+    return Stream(graph, node, stream.key_serde, graph.default_value_serde)
 
 
 def _join_global_table(

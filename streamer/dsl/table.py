@@ -24,6 +24,7 @@ from streamer.processors.tables import (
     TableView,
 )
 from streamer.serde import Serde
+from streamer.topology.history import HistoryRetention
 
 if TYPE_CHECKING:
     from streamer.dsl._graph import GraphBuilder
@@ -47,6 +48,7 @@ class Table(Generic[K, V]):
         value_serde: Serde[Any],
         *,
         windowed: bool = False,
+        history: tuple[str, HistoryRetention] | None = None,
     ) -> None:
         self._graph = graph
         self.node = node
@@ -54,6 +56,9 @@ class Table(Generic[K, V]):
         self.key_serde = key_serde
         self.value_serde = value_serde
         self.windowed = windowed
+        self.history = history
+        """For a versioned table (and its ``map_values``/``filter``): the versioned store
+        its view reads, with its retention; stream joins then look rows up as of a time."""
 
     @property
     def view(self) -> TableView:
@@ -71,7 +76,15 @@ class Table(Generic[K, V]):
         value_serde: Serde[Any],
     ) -> Table[Any, Any]:
         node = self._graph.add_processor(operation, [self.node], factory, name=name)
-        return Table(self._graph, node, view, self.key_serde, value_serde, windowed=self.windowed)
+        return Table(
+            self._graph,
+            node,
+            view,
+            self.key_serde,
+            value_serde,
+            windowed=self.windowed,
+            history=self.history,
+        )
 
     def map_values(
         self,

@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 SKIPPED_NULL_KEY_OR_VALUE = "null-key-or-value-skipped"
 DROPPED_NULL_KEY = "records-dropped-null-key"
 REPORT_INTERVAL_MS = 10_000
+# Versioned tables and as-of joins (see streamer.processors.versioned):
+TABLE_UPDATE_EXPIRED = "table-update-expired-dropped"
+"""A versioned table's update older than its history retention: not applied."""
+TABLE_UPDATE_OUT_OF_ORDER = "table-update-out-of-order"
+"""A versioned table's update stored into history: applied, not forwarded as the latest."""
+JOIN_OUTSIDE_HISTORY = "join-outside-history-dropped"
+"""A stream record older than the joined table's history retention: no exact answer."""
 
 
 class NullKeyDrops:
@@ -67,4 +74,12 @@ class NullKeyDrops:
         self._next_report = now + REPORT_INTERVAL_MS
 
 
-__all__ = ["DROPPED_NULL_KEY", "REPORT_INTERVAL_MS", "SKIPPED_NULL_KEY_OR_VALUE", "NullKeyDrops"]
+__all__ = [
+    "DROPPED_NULL_KEY",
+    "JOIN_OUTSIDE_HISTORY",
+    "REPORT_INTERVAL_MS",
+    "SKIPPED_NULL_KEY_OR_VALUE",
+    "TABLE_UPDATE_EXPIRED",
+    "TABLE_UPDATE_OUT_OF_ORDER",
+    "NullKeyDrops",
+]

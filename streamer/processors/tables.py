@@ -19,6 +19,12 @@ class TableLookup(Protocol):
     def get(self, key: Any) -> Any: ...
 
 
+class AsOfLookup(Protocol):
+    """A lookup into a versioned table's history (``as_of``: a timestamp, ms)."""
+
+    def get(self, key: Any, *, as_of: int) -> Any: ...
+
+
 # --- view specs (frozen data, part of the topology) -------------------------------------
 
 
@@ -81,8 +87,8 @@ class _MappedLookup:
     def __init__(self, parent: TableLookup, fn: Callable[[Any], Any]) -> None:
         self.parent, self.fn = parent, fn
 
-    def get(self, key: Any) -> Any:
-        value = self.parent.get(key)
+    def get(self, key: Any, *, as_of: int | None = None) -> Any:
+        value = _parent_get(self.parent, key, as_of)
         return None if value is None else self.fn(value)
 
 
@@ -90,9 +96,17 @@ class _FilteredLookup:
     def __init__(self, parent: TableLookup, predicate: Callable[[Any, Any], bool]) -> None:
         self.parent, self.predicate = parent, predicate
 
-    def get(self, key: Any) -> Any:
-        value = self.parent.get(key)
+    def get(self, key: Any, *, as_of: int | None = None) -> Any:
+        value = _parent_get(self.parent, key, as_of)
         return value if value is not None and self.predicate(key, value) else None
+
+
+def _parent_get(parent: TableLookup, key: Any, as_of: int | None) -> Any:
+    """``parent.get(key)``, as of ``as_of`` when given (the parent is then versioned)."""
+    if as_of is None:
+        return parent.get(key)
+    versioned: AsOfLookup = parent  # type: ignore[assignment]
+    return versioned.get(key, as_of=as_of)
 
 
 def join_values(kind: str, joiner: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:

@@ -110,7 +110,9 @@ class Router:
         if spec.kind.value != kind:
             route = {"key-value": "get or range", "window": "windows", "session": "sessions"}
             kind_of = spec.kind.value
-            msg = f"store {name!r} is a {kind_of} store: query it with /{route[kind_of]}"
+            msg = f"store {name!r} is a {kind_of} store: query it with /{route.get(kind_of)}"
+            if kind_of not in route:
+                msg = f"store {name!r} is a {kind_of} store, which queries cannot read yet"
             raise reads.BadKey(msg)
         text = request.query_params.get("key")
         if text is None:

@@ -153,7 +153,9 @@ class Task:
                 spec = topology.store(name)
                 cache = CachingStore(open_store(name))
                 self.caches[name] = cache
-                self.stores[name] = typed_store(spec.kind, cache, spec.key_serde, spec.value_serde)
+                self.stores[name] = typed_store(
+                    spec.kind, cache, spec.key_serde, spec.value_serde, spec.history_retention
+                )
                 if spec.changelog:
                     self.changelog_topics[name] = spec.changelog_topic(app_id)
             self._sources: dict[str, list[_SourceEntry]] = {}

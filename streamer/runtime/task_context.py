@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from streamer.errors import ProcessingError, SerializationError, StateError, StreamerError
 from streamer.processors.api import Processor, PunctuationType, Punctuator, Record, RecordOrigin
 from streamer.state import BytesStore, KeyValueStore, SessionStore, WindowStore
+from streamer.state.versioned import VersionedKeyValueStore
 from streamer.topology.nodes import SinkNode, StoreKind
 
 if TYPE_CHECKING:
@@ -82,7 +83,18 @@ def payload_preview(key: bytes | None, value: bytes | None) -> str:
     return f"key {_preview(key)}, value {_preview(value)}"
 
 
-def typed_store(kind: StoreKind, store: BytesStore, key_serde: Any, value_serde: Any) -> Any:
+def typed_store(
+    kind: StoreKind,
+    store: BytesStore,
+    key_serde: Any,
+    value_serde: Any,
+    history_retention: int | None = None,
+) -> Any:
+    if kind is StoreKind.VERSIONED:
+        if history_retention is None:
+            msg = f"versioned store {store.name!r} has no history retention"
+            raise StateError(msg)
+        return VersionedKeyValueStore(store, key_serde, value_serde, history_retention)
     if kind is StoreKind.KEY_VALUE:
         return KeyValueStore(store, key_serde, value_serde)
     if kind is StoreKind.WINDOW:

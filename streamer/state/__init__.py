@@ -21,6 +21,7 @@ from streamer.state.checkpoint import Checkpoint
 from streamer.state.memory import MemoryStore
 from streamer.state.rocksdb import RocksDBStore, destroy
 from streamer.state.typed import KeyValueStore
+from streamer.state.versioned import PutOutcome, Version, VersionedKeyValueStore
 from streamer.state.windowed import SessionStore, WindowStore
 
 Backend = Literal["memory", "rocksdb"]
@@ -51,8 +52,11 @@ __all__ = [
     "Checkpoint",
     "KeyValueStore",
     "MemoryStore",
+    "PutOutcome",
     "RocksDBStore",
     "SessionStore",
+    "Version",
+    "VersionedKeyValueStore",
     "WindowStore",
     "destroy",
     "open_store",

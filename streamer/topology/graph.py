@@ -112,7 +112,7 @@ class Topology:
             lines.append("  Stores:")
             for spec in self.stores:
                 changelog = spec.changelog_topic(app_id) if spec.changelog else "no changelog"
-                lines.append(f"    {spec.name} [{spec.kind.value}] changelog: {changelog}")
+                lines.append(f"    {spec.name} [{spec.describe_kind()}] changelog: {changelog}")
         internal = self.internal_topics(app_id)
         if internal:
             lines.append("  Internal topics:")

@@ -49,6 +49,7 @@ class StoreKind(enum.Enum):
     KEY_VALUE = "key-value"
     WINDOW = "window"
     SESSION = "session"
+    VERSIONED = "versioned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,17 @@ class StoreSpec:
     key_serde: Serde[Any]
     value_serde: Serde[Any]
     changelog: bool = True
+    history_retention: int | None = None
+    """Milliseconds of history a ``VERSIONED`` store keeps; None for other kinds."""
 
     def changelog_topic(self, app_id: str) -> str:
         return f"{app_id}-{self.name}-changelog"
+
+    def describe_kind(self) -> str:
+        """The kind, with the history retention of a versioned store."""
+        if self.history_retention is None:
+            return self.kind.value
+        return f"{self.kind.value}, history {self.history_retention} ms"
 
 
 @dataclass(frozen=True, slots=True)
