@@ -9,6 +9,7 @@ Hierarchy (classes defined outside this module name their module)::
     │   └── SchemaRegistryError  (streamer.serde.registry) a schema registry request failed
     ├── ProcessingError          a user function raised while processing a record
     ├── StateError               a state store cannot be opened, read or written
+    │   └── BufferFullError      (streamer.processors.suppress) a suppress buffer is full
     ├── KafkaHarnessError        the local Kafka harness cannot resolve, start or stop a broker
     │   └── MissingToolError     java or mvn is not installed
     ├── KafkaClientError         (streamer.kafka.clients) a helper client's produce/consume failed

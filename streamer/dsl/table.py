@@ -23,13 +23,14 @@ from streamer.processors.tables import (
     TableMapValuesProcessor,
     TableView,
 )
-from streamer.serde import Serde
+from streamer.serde import BytesSerde, Serde
 from streamer.topology.history import HistoryRetention
 
 if TYPE_CHECKING:
     from streamer.dsl._graph import GraphBuilder
     from streamer.dsl.grouped_table import GroupedTable
     from streamer.dsl.stream import Stream
+    from streamer.processors.suppress import WhenFull
 
 
 class Table(Generic[K, V]):
@@ -167,6 +168,49 @@ class Table(Generic[K, V]):
         source = graph.repartition(select, name, group_serde, ChangeSerde(selected_serde))
         return GroupedTable(graph, source, group_serde, selected_serde)
 
+    def suppress(
+        self,
+        *,
+        until_time_limit: int,
+        name: str,
+        max_records: int | None = None,
+        max_bytes: int | None = None,
+        when_full: WhenFull | None = None,
+    ) -> Table[K, V]:
+        """Per key, hold the latest update and forward it ``until_time_limit`` ms (of stream
+        time) after the key's first held update; see :mod:`streamer.processors.suppress`.
+
+        ``max_records`` and ``max_bytes`` bound the buffer, which then needs ``when_full``:
+        ``"emit-early"`` forwards the oldest keys early, ``"shutdown"`` stops the app. The
+        buffer is the store ``name``. Lookups (joins) read the table before suppression.
+        """
+        from streamer.processors.suppress import SuppressProcessor
+
+        _check_suppress(self, until_time_limit, max_records, max_bytes, when_full)
+        graph, key_serde, value_serde = self._graph, self.key_serde, self.value_serde
+        store = graph.add_store(name, key_serde=BytesSerde(), value_serde=BytesSerde())
+        policy: WhenFull = when_full or "emit-early"
+        bounds = f" max_records={max_records}" if max_records is not None else ""
+        bounds += f" max_bytes={max_bytes}" if max_bytes is not None else ""
+        bounds += f" when_full={policy}" if bounds else ""
+        node = graph.add_processor(
+            "suppress",
+            [self.node],
+            lambda: SuppressProcessor(
+                store,
+                until_time_limit,
+                key_serde,
+                value_serde,
+                max_records=max_records,
+                max_bytes=max_bytes,
+                when_full=policy,
+            ),
+            name=name,
+            stores=[store],
+            detail=f"until_time_limit={until_time_limit}ms{bounds}",
+        )
+        return Table(graph, node, self._view, key_serde, value_serde)
+
     def join(
         self, other: Table[K, VO], joiner: Callable[[V, VO], VR], *, name: str
     ) -> Table[K, VR]:
@@ -214,6 +258,36 @@ class Table(Generic[K, V]):
         node = graph.merge_nodes([left, right], f"{name}-merge")
         view = JoinedView(left_view, right_view, joiner, kind)
         return Table(graph, node, view, self.key_serde, graph.default_value_serde)
+
+
+def _check_suppress(
+    table: Table[Any, Any],
+    until_time_limit: int,
+    max_records: int | None,
+    max_bytes: int | None,
+    when_full: str | None,
+) -> None:
+    """Refuse windowed tables, negative limits, empty bounds and an unknown or missing
+    ``when_full`` policy."""
+    if table.windowed:
+        msg = (
+            f"suppress() is for non-windowed tables; the windowed table from {table.node!r} "
+            "forwards each window once, when it closes, with emit='final' on its aggregation"
+        )
+        raise TopologyError(msg)
+    if until_time_limit < 0:
+        msg = f"until_time_limit must be 0 or more milliseconds, got {until_time_limit}"
+        raise TopologyError(msg)
+    for bound, value in (("max_records", max_records), ("max_bytes", max_bytes)):
+        if value is not None and value < 1:
+            msg = f"{bound} must be at least 1, got {value}"
+            raise TopologyError(msg)
+    if when_full not in (None, "emit-early", "shutdown"):
+        msg = f"when_full must be 'emit-early' or 'shutdown', not {when_full!r}"
+        raise TopologyError(msg)
+    if (max_records is not None or max_bytes is not None) and when_full is None:
+        msg = "a bounded suppress buffer needs when_full='emit-early' or when_full='shutdown'"
+        raise TopologyError(msg)
 
 
 class GlobalTable(Generic[K, V]):
