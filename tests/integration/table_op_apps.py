@@ -41,3 +41,26 @@ def group_totals() -> Topology:
         .to(sink)
     )
     return builder.build()
+
+
+SUPPRESS_LIMIT_MS = 2_500
+SUPPRESS_MAX_RECORDS = 10
+
+
+def suppressed_rows() -> Topology:
+    """A table's updates held per key for ``SUPPRESS_LIMIT_MS`` of stream time, at most
+    ``SUPPRESS_MAX_RECORDS`` keys per task (then the oldest go early)."""
+    source, sink = _topics()
+    builder = StreamsBuilder()
+    (
+        builder.table(source, name="latest-rows")
+        .suppress(
+            until_time_limit=SUPPRESS_LIMIT_MS,
+            max_records=SUPPRESS_MAX_RECORDS,
+            when_full="emit-early",
+            name="calm-rows",
+        )
+        .to_stream()
+        .to(sink)
+    )
+    return builder.build()

@@ -2,6 +2,9 @@
 
 Re-grouping a table: the aggregates and the number of outputs must be exactly those of a
 model computed from the input, with no change lost or applied twice across the kills.
+Suppress: each output partition must be exactly the sequence a model of the buffer emits
+for its input partition, so a buffered update is neither lost nor emitted twice when its
+task restarts from the buffer's changelog.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.kafka.clients import produce
+from streamer.partitioner import partition_for_key
 from streamer.runtime.config import Guarantee
 from streamer.testing.kafka import KafkaCluster
 from tests.integration.support import (
@@ -25,7 +29,13 @@ from tests.integration.support import (
     read_to_end,
     wait_for_group_caught_up,
 )
-from tests.integration.table_op_apps import INPUT, OUTPUT
+from tests.integration.table_op_apps import (
+    INPUT,
+    OUTPUT,
+    SUPPRESS_LIMIT_MS,
+    SUPPRESS_MAX_RECORDS,
+)
+from tests.unit.dsl.suppress_model import BufferModel
 
 UPDATES = 20_000
 ROWS = 300
@@ -70,19 +80,32 @@ def _model(updates: list[Update]) -> tuple[int, dict[str, dict[str, int]]]:
     return changes, totals
 
 
+def _slice_timestamp(index: int) -> int:
+    """The timestamp of the records of slice ``index`` (one second apart)."""
+    return 1_700_000_000_000 + 1_000 * index
+
+
+def _slices(updates: list[Update]) -> list[list[Update]]:
+    size = len(updates) // 20
+    return [updates[start : start + size] for start in range(0, len(updates), size)]
+
+
 def _produce_in_slices(
     bootstrap: str, topic: str, updates: list[Update], seconds: float
 ) -> threading.Thread:
+    """Produce ``updates`` in 20 slices spread over ``seconds``, each slice's records with
+    that slice's timestamp."""
+
     def run() -> None:
-        size = len(updates) // 20
-        for start in range(0, len(updates), size):
+        for index, batch in enumerate(_slices(updates)):
             produce(
                 bootstrap,
                 topic,
                 (
                     (row.encode(), None if value is None else json.dumps(value).encode())
-                    for row, value in updates[start : start + size]
+                    for row, value in batch
                 ),
+                timestamp=_slice_timestamp(index),
             )
             time.sleep(seconds / 20)
 
@@ -145,3 +168,61 @@ def test_regrouped_table_is_exact_across_sigkills(
             last[group] = (offset, decode(value))
     assert all(len(p) == 1 for p in partitions.values())
     assert {group: value for group, (_o, value) in last.items()} == totals
+
+
+def _suppress_updates(seed: int) -> list[Update]:
+    rng = random.Random(seed)
+    return [
+        (f"key-{rng.randrange(60)}", None if rng.random() < 0.05 else {"n": n})
+        for n in range(10_000)
+    ]
+
+
+def _suppress_model(updates: list[Update], partitions: int) -> dict[int, list[tuple[str, Any]]]:
+    """Per input partition (and so per output partition, keyed alike), the emitted updates."""
+    models = {
+        p: BufferModel(SUPPRESS_LIMIT_MS, SUPPRESS_MAX_RECORDS, None) for p in range(partitions)
+    }
+    for index, batch in enumerate(_slices(updates)):
+        for key, value in batch:
+            model = models[partition_for_key(key.encode(), partitions)]
+            model.update(key, value, _slice_timestamp(index))
+    return {p: [(k, v) for k, v, _ts in m.emitted] for p, m in models.items()}
+
+
+def test_suppress_buffer_is_exact_across_sigkills(
+    kafka: KafkaCluster, new_topic, tmp_path: Path
+) -> None:
+    source, sink = new_topic(partitions=4), new_topic(partitions=4)
+    bootstrap = kafka.bootstrap_servers
+    config = app_config(bootstrap, tmp_path / "state", guarantee=Guarantee.EXACTLY_ONCE)
+    workers = [
+        WorkerProcess(
+            "tests.integration.table_op_apps:suppressed_rows",
+            dataclasses.replace(config, instance=i),
+            {INPUT: source, OUTPUT: sink},
+            tmp_path,
+        )
+        for i in range(2)
+    ]
+    updates = _suppress_updates(seed=4)
+    producer = _produce_in_slices(bootstrap, source, updates, seconds=12)
+    try:
+        _run_with_kills(workers, kills=3)
+        producer.join(120)
+        assert not producer.is_alive(), "producing the input took over 120 s"
+        wait_for_group_caught_up(bootstrap, config.app_id, source, timeout=180)
+        for worker in workers:
+            assert worker.stop() == 0, worker.log_text()[-3000:]
+    finally:
+        for worker in workers:
+            worker.ensure_dead()
+
+    expected = _suppress_model(updates, partitions=4)
+    emitted: dict[int, list[tuple[str, Any]]] = {p: [] for p in range(4)}
+    for partition, _offset, key, value in sorted(read_to_end(bootstrap, sink)):
+        assert key is not None
+        emitted[partition].append((key.decode(), decode(value)))
+    assert sum(map(len, expected.values())) > 1_000  # the limit and the bound both emit
+    for partition in range(4):
+        assert emitted[partition] == expected[partition], f"partition {partition}"
