@@ -25,6 +25,7 @@ from streamer.dsl import (
     WindowedStream,
 )
 from streamer.dsl.cogrouped import CogroupedStream, CogroupedWindowedStream
+from streamer.dsl.stream_joins import StreamJoined
 from streamer.errors import (
     ConfigError,
     KafkaHarnessError,
@@ -133,6 +134,7 @@ __all__ = [
     "StdlibJsonSerde",
     "StoreKind",
     "Stream",
+    "StreamJoined",
     "StreamerError",
     "StreamsBuilder",
     "StringSerde",

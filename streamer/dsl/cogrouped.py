@@ -86,15 +86,18 @@ class CogroupedStream(Generic[K, VA]):
         initializer: Callable[[], VA],
         *,
         name: str,
+        key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
     ) -> Table[K, VA]:
         """``initializer()`` then each input's adder for each of its records; one store
-        ``name`` (values JSON unless ``value_serde``), one changelog, one table."""
+        ``name`` (keys with the inputs' key serde unless ``key_serde``, values JSON unless
+        ``value_serde``), one changelog, one table."""
         from streamer.dsl.table import Table
 
         graph = self._graph
         serde = value_serde or JsonSerde()
-        graph.add_store(name, key_serde=self._key_serde, value_serde=serde)
+        store_key_serde = key_serde or self._key_serde
+        graph.add_store(name, key_serde=store_key_serde, value_serde=serde)
         tags = self._tagged(name)
         adder = self._adder()
         node = graph.add_processor(
@@ -105,7 +108,7 @@ class CogroupedStream(Generic[K, VA]):
             stores=[name],
             detail=f"{len(tags)} inputs",
         )
-        return Table(graph, node, StoreView(name), self._key_serde, serde)
+        return Table(graph, node, StoreView(name), store_key_serde, serde)
 
     def windowed_by(self, windows: Windows) -> CogroupedWindowedStream[K, VA]:
         """Aggregate per key and per window; see :mod:`streamer.topology.windows`."""
@@ -125,12 +128,13 @@ class CogroupedWindowedStream(Generic[K, VA]):
         *,
         name: str,
         merger: Callable[[K, VA, VA], VA] | None = None,
+        key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         emit: Emit = "update",
         idle_close_ms: int | None = None,
     ) -> Table[Windowed, VA]:
         """Aggregate per key and window, as ``WindowedStream.aggregate`` does (``merger``
-        for session windows, ``emit``, ``idle_close_ms``). Late records are counted
+        for session windows, store serdes, ``emit``, ``idle_close_ms``). Late records are counted
         (``late-records``) and dropped: a cogroup has no late topic, since its inputs'
         values may need different serdes."""
         from streamer.dsl.table import Table
@@ -139,11 +143,10 @@ class CogroupedWindowedStream(Generic[K, VA]):
         cogrouped = self.cogrouped
         graph = cogrouped._graph
         graph.claim(name)
-        key_serde = cogrouped._key_serde
         spec = _WindowedAggregate(
             name=name,
             windows=self.windows,
-            key_serde=key_serde,
+            key_serde=key_serde or cogrouped._key_serde,
             value_serde=value_serde or JsonSerde(),
             initializer=initializer,
             adder=cogrouped._adder(),
@@ -153,7 +156,8 @@ class CogroupedWindowedStream(Generic[K, VA]):
             idle_close_ms=idle_close_ms,
         )
         node = spec.add_to(graph, cogrouped._tagged(name))
-        return Table(graph, node, None, WindowedSerde(key_serde), spec.value_serde, windowed=True)
+        windowed_serde = WindowedSerde(spec.key_serde)
+        return Table(graph, node, None, windowed_serde, spec.value_serde, windowed=True)
 
 
 def _tagger(index: int) -> Callable[[], CogroupTagProcessor]:

@@ -64,20 +64,33 @@ class GroupedStream(Generic[K, V]):
         self,
         name: str,
         factory: Callable[[], Processor],
-        value_serde: Serde[Any],
+        serdes: tuple[Serde[Any] | None, Serde[Any]],
         operation: str,
     ) -> Table[Any, Any]:
+        """The aggregate step ``name`` and its store ``name``; ``serdes`` are the store's key
+        serde (None: the stream's) and value serde."""
         from streamer.dsl.table import Table
 
         graph = self._graph
-        graph.add_store(name, key_serde=self.stream.key_serde, value_serde=value_serde)
+        key_serde = serdes[0] or self.stream.key_serde
+        value_serde = serdes[1]
+        graph.add_store(name, key_serde=key_serde, value_serde=value_serde)
         node = graph.add_processor(operation, [self.stream.node], factory, name=name, stores=[name])
-        return Table(graph, node, StoreView(name), self.stream.key_serde, value_serde)
+        return Table(graph, node, StoreView(name), key_serde, value_serde)
 
-    def count(self, *, name: str) -> Table[K, int]:
-        """The number of records per key."""
+    def count(
+        self,
+        *,
+        name: str,
+        key_serde: Serde[Any] | None = None,
+        value_serde: Serde[Any] | None = None,
+    ) -> Table[K, int]:
+        """The number of records per key; stored with ``LongSerde`` unless ``value_serde``."""
         return self._aggregate_node(
-            name, lambda: AggregateProcessor(name, _zero, _count_adder), LongSerde(), "count"
+            name,
+            lambda: AggregateProcessor(name, _zero, _count_adder),
+            (key_serde, value_serde or LongSerde()),
+            "count",
         )
 
     def reduce(
@@ -85,13 +98,15 @@ class GroupedStream(Generic[K, V]):
         reducer: Callable[[V, V], V],
         *,
         name: str,
+        key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
     ) -> Table[K, V]:
-        """``reducer(aggregate, value)``; the first value of a key starts the aggregate."""
+        """``reducer(aggregate, value)``; the first value of a key starts the aggregate.
+        Stored with the stream's value serde unless ``value_serde``."""
         return self._aggregate_node(
             name,
             lambda: ReduceProcessor(name, reducer),
-            value_serde or self.stream.value_serde,
+            (key_serde, value_serde or self.stream.value_serde),
             "reduce",
         )
 
@@ -101,13 +116,15 @@ class GroupedStream(Generic[K, V]):
         adder: Callable[[K, V, VA], VA],
         *,
         name: str,
+        key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
     ) -> Table[K, VA]:
-        """``initializer()`` then ``adder(key, value, aggregate)`` for each record."""
+        """``initializer()`` then ``adder(key, value, aggregate)`` for each record. Stored
+        as JSON unless ``value_serde``."""
         return self._aggregate_node(
             name,
             lambda: AggregateProcessor(name, initializer, adder),
-            value_serde or JsonSerde(),
+            (key_serde, value_serde or JsonSerde()),
             "aggregate",
         )
 
@@ -139,14 +156,17 @@ class WindowedStream(Generic[K, V]):
         emit: Emit = "update",
         late_topic: str | None = None,
         idle_close_ms: int | None = None,
+        key_serde: Serde[Any] | None = None,
+        value_serde: Serde[Any] | None = None,
     ) -> Table[Windowed, int]:
-        """The number of records per key and window."""
+        """The number of records per key and window (``LongSerde`` unless ``value_serde``)."""
         return self.aggregate(
             _zero,
             _count_adder,
             merger=_count_merger,
             name=name,
-            value_serde=LongSerde(),
+            key_serde=key_serde,
+            value_serde=value_serde or LongSerde(),
             emit=emit,
             late_topic=late_topic,
             idle_close_ms=idle_close_ms,
@@ -160,8 +180,11 @@ class WindowedStream(Generic[K, V]):
         emit: Emit = "update",
         late_topic: str | None = None,
         idle_close_ms: int | None = None,
+        key_serde: Serde[Any] | None = None,
+        value_serde: Serde[Any] | None = None,
     ) -> Table[Windowed, V]:
-        """``reducer(aggregate, value)`` per key and window."""
+        """``reducer(aggregate, value)`` per key and window (stored with the stream's value
+        serde unless ``value_serde``)."""
         missing = object()
 
         def initializer() -> Any:
@@ -178,7 +201,8 @@ class WindowedStream(Generic[K, V]):
             adder,
             merger=merger,
             name=name,
-            value_serde=self.grouped.stream.value_serde,
+            key_serde=key_serde,
+            value_serde=value_serde or self.grouped.stream.value_serde,
             emit=emit,
             late_topic=late_topic,
             idle_close_ms=idle_close_ms,
@@ -191,6 +215,7 @@ class WindowedStream(Generic[K, V]):
         *,
         name: str,
         merger: Callable[[K, VA, VA], VA] | None = None,
+        key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         emit: Emit = "update",
         late_topic: str | None = None,
@@ -201,7 +226,8 @@ class WindowedStream(Generic[K, V]):
         ``merger(key, a, b)`` combines two session aggregates (session windows only).
         ``emit="final"`` forwards each window once, when it closes. ``late_topic`` receives
         late records (otherwise they are dropped and counted). ``idle_close_ms`` closes
-        windows by the wall clock when no record has arrived for that long.
+        windows by the wall clock when no record has arrived for that long. The store's keys
+        use ``key_serde`` (default: the stream's), its values ``value_serde`` (default JSON).
         """
         from streamer.dsl.table import Table
 
@@ -212,7 +238,7 @@ class WindowedStream(Generic[K, V]):
         spec = _WindowedAggregate(
             name=name,
             windows=self.windows,
-            key_serde=stream.key_serde,
+            key_serde=key_serde or stream.key_serde,
             value_serde=value_serde or JsonSerde(),
             initializer=initializer,
             adder=adder,
@@ -225,7 +251,7 @@ class WindowedStream(Generic[K, V]):
         if late_topic is not None and spec.late_branch is not None:
             graph.add_processor("late-records", [node], PassThroughProcessor, name=spec.late_branch)
             graph.sink(spec.late_branch, TopicRef(late_topic), stream.key_serde, stream.value_serde)
-        windowed_serde = WindowedSerde(stream.key_serde)
+        windowed_serde = WindowedSerde(spec.key_serde)
         return Table(graph, node, None, windowed_serde, spec.value_serde, windowed=True)
 
 

@@ -61,12 +61,13 @@ class GroupedTable(Generic[K, V]):
         node = graph.add_processor(operation, [self.node], factory, name=name, stores=[name])
         return Table(graph, node, StoreView(name), self.key_serde, value_serde)
 
-    def count(self, *, name: str) -> Table[K, int]:
-        """The number of rows per group. A group whose rows all left keeps a count of 0."""
+    def count(self, *, name: str, value_serde: Serde[Any] | None = None) -> Table[K, int]:
+        """The number of rows per group. A group whose rows all left keeps a count of 0.
+        Stored with ``LongSerde`` unless ``value_serde``."""
         return self._aggregate_node(
             name,
             lambda: TableAggregateProcessor(name, _zero, _count_adder, _count_subtractor),
-            LongSerde(),
+            value_serde or LongSerde(),
             "table-count",
         )
 

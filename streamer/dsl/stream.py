@@ -21,6 +21,7 @@ from streamer.topology.windows import JoinWindows
 if TYPE_CHECKING:
     from streamer.dsl._graph import GraphBuilder
     from streamer.dsl.grouped import GroupedStream
+    from streamer.dsl.stream_joins import StreamJoined
     from streamer.dsl.table import GlobalTable, Table
 
 
@@ -355,11 +356,25 @@ class Stream(Generic[K, V]):
         windows: JoinWindows | None = None,
         key_selector: Callable[[K, V], Any] | None = None,
         grace: int | None = None,
+        value_serde: Serde[Any] | None = None,
+        stream_joined: StreamJoined | None = None,
     ) -> Stream[K, VR]:
         """Inner join with a table, a global table (``key_selector`` picks its key), or a
-        stream (``windows`` required). Joined values use the builder's default value serde.
-        A versioned table is read as of each record's timestamp, after ``grace`` ms."""
-        return stream_joins.join(self, other, joiner, "inner", name, windows, key_selector, grace)
+        stream (``windows`` required). A versioned table is read as of each record's
+        timestamp, after ``grace`` ms. Joined values use ``value_serde``, else the builder's
+        default value serde; ``stream_joined`` sets a stream-stream join's store serdes."""
+        return stream_joins.join(
+            self,
+            other,
+            joiner,
+            "inner",
+            name,
+            windows,
+            key_selector,
+            grace,
+            value_serde=value_serde,
+            stream_joined=stream_joined,
+        )
 
     def left_join(
         self,
@@ -370,9 +385,22 @@ class Stream(Generic[K, V]):
         windows: JoinWindows | None = None,
         key_selector: Callable[[K, V], Any] | None = None,
         grace: int | None = None,
+        value_serde: Serde[Any] | None = None,
+        stream_joined: StreamJoined | None = None,
     ) -> Stream[K, VR]:
         """Like :meth:`join`, but records without a partner still flow, joined with None."""
-        return stream_joins.join(self, other, joiner, "left", name, windows, key_selector, grace)
+        return stream_joins.join(
+            self,
+            other,
+            joiner,
+            "left",
+            name,
+            windows,
+            key_selector,
+            grace,
+            value_serde=value_serde,
+            stream_joined=stream_joined,
+        )
 
     def outer_join(
         self,
@@ -381,6 +409,18 @@ class Stream(Generic[K, V]):
         *,
         name: str,
         windows: JoinWindows,
+        value_serde: Serde[Any] | None = None,
+        stream_joined: StreamJoined | None = None,
     ) -> Stream[K, VR]:
         """Windowed stream-stream outer join: unmatched records of either side flow too."""
-        return stream_joins.join(self, other, joiner, "outer", name, windows, None)
+        return stream_joins.join(
+            self,
+            other,
+            joiner,
+            "outer",
+            name,
+            windows,
+            None,
+            value_serde=value_serde,
+            stream_joined=stream_joined,
+        )

@@ -8,19 +8,23 @@
   ``<name>-right``, and each record joins the other side's records within the windows.
   Both sides must be co-partitioned.
 
-Joined values use the builder's default value serde; the key serde is the stream's.
+Joined values use ``value_serde`` if given, else the builder's default value serde; the key
+serde is the stream's. A stream-stream join's stores take their serdes from ``StreamJoined``:
+without one, keys use each stream's key serde and buffered values are stored as JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from streamer.errors import TopologyError
 from streamer.processors.api import Processor
-from streamer.processors.joins import StreamStreamJoinSide
+from streamer.processors.joins import JoinBufferSerde, StreamStreamJoinSide
 from streamer.processors.tables import StreamTableJoinProcessor
 from streamer.processors.versioned import AsOfJoinProcessor, BufferedRecordsSerde
+from streamer.serde import Serde
 from streamer.topology.nodes import StoreKind
 from streamer.topology.windows import JoinWindows
 
@@ -30,6 +34,24 @@ if TYPE_CHECKING:
 
 JoinKind = Literal["inner", "left", "outer"]
 Joiner = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamJoined:
+    """Serdes of a stream-stream join's two window stores (Kafka Streams' ``StreamJoined``).
+
+    ``key_serde`` encodes the keys of both stores (default: each stream's key serde);
+    ``value_serde`` the values this stream buffers in ``<name>-left``, ``other_value_serde``
+    those the other stream buffers in ``<name>-right`` (default: JSON). Give the value serdes
+    when the values are not JSON (bytes, Avro records with bytes or decimals).
+    """
+
+    key_serde: Serde[Any] | None = None
+    value_serde: Serde[Any] | None = None
+    other_value_serde: Serde[Any] | None = None
+
+    def buffer_serde(self, side_serde: Serde[Any] | None) -> Serde[Any] | None:
+        return None if side_serde is None else JoinBufferSerde(side_serde)
 
 
 def require_copartitioned(stream: Stream[Any, Any], what: str) -> None:
@@ -51,35 +73,68 @@ def join(
     windows: JoinWindows | None,
     key_selector: Callable[[Any, Any], Any] | None,
     grace: int | None = None,
+    *,
+    value_serde: Serde[Any] | None = None,
+    stream_joined: StreamJoined | None = None,
 ) -> Stream[Any, Any]:
-    """Join ``stream`` with ``other`` as ``kind``; the result is named after ``name``.
+    """Join ``stream`` with ``other`` as ``kind``; the result is named after ``name`` and its
+    values use ``value_serde`` (default: the builder's default value serde).
 
-    ``grace`` is for a versioned table only (see :func:`_join_versioned_table`).
+    ``grace`` is for a versioned table only (see :func:`_join_versioned_table`),
+    ``stream_joined`` for a stream-stream join only.
     """
     from streamer.dsl.table import GlobalTable, Table
 
     if grace is not None and not (isinstance(other, Table) and other.history is not None):
         msg = f"join {name!r}: grace= needs a versioned table (table(..., versioned=...))"
         raise TopologyError(msg)
-
-    if isinstance(other, GlobalTable):
-        return _join_global_table(stream, other, joiner, kind, name, key_selector)
-    if isinstance(other, Table):
-        require_copartitioned(stream, "a stream-table join")
-        if kind == "outer" or key_selector is not None:
-            msg = "stream-table joins are inner or left, on the stream's key"
-            raise TopologyError(msg)
-        if other.history is not None:
-            return _join_versioned_table(stream, other, joiner, kind, name, grace or 0)
-        view = other.view
-        return stream._then(
-            "join-table",
-            lambda: StreamTableJoinProcessor(view, joiner, left=kind == "left"),
-            name=name,
-            stores=view.stores(),
-            revalues=True,
+    if stream_joined is not None and isinstance(other, (GlobalTable, Table)):
+        msg = (
+            f"join {name!r}: stream_joined= sets the stores of a stream-stream join; a join "
+            "with a table keeps no store of its own"
         )
-    return _join_stream(stream, other, joiner, kind, name, windows)
+        raise TopologyError(msg)
+    if isinstance(other, GlobalTable):
+        joined = _join_global_table(stream, other, joiner, kind, name, key_selector)
+    elif isinstance(other, Table):
+        joined = _join_table(stream, other, joiner, kind, name, key_selector, grace)
+    else:
+        joined = _join_stream(stream, other, joiner, kind, name, windows, stream_joined)
+    return _with_value_serde(joined, value_serde)
+
+
+def _with_value_serde(joined: Stream[Any, Any], value_serde: Serde[Any] | None) -> Stream[Any, Any]:
+    """``joined`` with its values read and written by ``value_serde``, when given."""
+    if value_serde is None:
+        return joined
+    from streamer.dsl.stream import Stream
+
+    return Stream(joined._graph, joined.node, joined.key_serde, value_serde)
+
+
+def _join_table(
+    stream: Stream[Any, Any],
+    table: Table[Any, Any],
+    joiner: Joiner,
+    kind: JoinKind,
+    name: str,
+    key_selector: Callable[[Any, Any], Any] | None,
+    grace: int | None,
+) -> Stream[Any, Any]:
+    require_copartitioned(stream, "a stream-table join")
+    if kind == "outer" or key_selector is not None:
+        msg = "stream-table joins are inner or left, on the stream's key"
+        raise TopologyError(msg)
+    if table.history is not None:
+        return _join_versioned_table(stream, table, joiner, kind, name, grace or 0)
+    view = table.view
+    return stream._then(
+        "join-table",
+        lambda: StreamTableJoinProcessor(view, joiner, left=kind == "left"),
+        name=name,
+        stores=view.stores(),
+        revalues=True,
+    )
 
 
 def _join_versioned_table(
@@ -156,6 +211,7 @@ def _join_stream(
     kind: JoinKind,
     name: str,
     windows: JoinWindows | None,
+    stream_joined: StreamJoined | None,
 ) -> Stream[Any, Any]:
     from streamer.dsl.stream import Stream
 
@@ -166,8 +222,19 @@ def _join_stream(
     require_copartitioned(other, "a stream-stream join")
     graph = stream._graph
     graph.claim(name)
-    left_store = graph.add_store(f"{name}-left", StoreKind.WINDOW, key_serde=stream.key_serde)
-    right_store = graph.add_store(f"{name}-right", StoreKind.WINDOW, key_serde=other.key_serde)
+    serdes = stream_joined or StreamJoined()
+    left_store = graph.add_store(
+        f"{name}-left",
+        StoreKind.WINDOW,
+        key_serde=serdes.key_serde or stream.key_serde,
+        value_serde=serdes.buffer_serde(serdes.value_serde),
+    )
+    right_store = graph.add_store(
+        f"{name}-right",
+        StoreKind.WINDOW,
+        key_serde=serdes.key_serde or other.key_serde,
+        value_serde=serdes.buffer_serde(serdes.other_value_serde),
+    )
     sides = [
         graph.add_processor(
             "join-stream",

@@ -212,28 +212,48 @@ class Table(Generic[K, V]):
         return Table(graph, node, self._view, key_serde, value_serde)
 
     def join(
-        self, other: Table[K, VO], joiner: Callable[[V, VO], VR], *, name: str
+        self,
+        other: Table[K, VO],
+        joiner: Callable[[V, VO], VR],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
     ) -> Table[K, VR]:
         """Inner table-table join on the key: a row exists when both sides have one.
 
-        Joined values use the builder's default value serde.
+        Joined values use ``value_serde``, else the builder's default value serde.
         """
-        return self._join(other, joiner, "inner", name)
+        return self._join(other, joiner, "inner", name, value_serde)
 
     def left_join(
-        self, other: Table[K, VO], joiner: Callable[[V, VO | None], VR], *, name: str
+        self,
+        other: Table[K, VO],
+        joiner: Callable[[V, VO | None], VR],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
     ) -> Table[K, VR]:
         """A row for every row of this table; ``other`` may be None."""
-        return self._join(other, joiner, "left", name)
+        return self._join(other, joiner, "left", name, value_serde)
 
     def outer_join(
-        self, other: Table[K, VO], joiner: Callable[[V | None, VO | None], VR], *, name: str
+        self,
+        other: Table[K, VO],
+        joiner: Callable[[V | None, VO | None], VR],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
     ) -> Table[K, VR]:
         """A row when either side has one; the missing side is None."""
-        return self._join(other, joiner, "outer", name)
+        return self._join(other, joiner, "outer", name, value_serde)
 
     def _join(
-        self, other: Table[Any, Any], joiner: Callable[[Any, Any], Any], kind: str, name: str
+        self,
+        other: Table[Any, Any],
+        joiner: Callable[[Any, Any], Any],
+        kind: str,
+        name: str,
+        value_serde: Serde[Any] | None,
     ) -> Table[Any, Any]:
         graph = self._graph
         left_view, right_view = self.view, other.view
@@ -257,7 +277,8 @@ class Table(Generic[K, V]):
         )
         node = graph.merge_nodes([left, right], f"{name}-merge")
         view = JoinedView(left_view, right_view, joiner, kind)
-        return Table(graph, node, view, self.key_serde, graph.default_value_serde)
+        serde = value_serde or graph.default_value_serde
+        return Table(graph, node, view, self.key_serde, serde)
 
 
 def _check_suppress(

@@ -16,12 +16,16 @@ Two records join when their keys are equal and ``right.ts - left.ts`` lies in
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
+from streamer.errors import SerializationError
 from streamer.processors.api import Processor, ProcessorContext, Record
+from streamer.serde import Serde
 
 Joiner = Callable[[Any, Any], Any]
+_LENGTH = struct.Struct(">I")
 
 
 class StreamStreamJoinSide(Processor):
@@ -113,3 +117,44 @@ class StreamStreamJoinSide(Processor):
                             )
                             self.context.forward(Record(key, joined, ts, ()))
                 store.delete(key, ts)
+
+
+class JoinBufferSerde:
+    """The buffer of one (key, timestamp) of a stream-stream join store, with the side's own
+    value serde: ``[[value, matched], ...]`` as, per entry, a flag byte (1: matched), the
+    value's length (4 bytes, big-endian) and the value encoded by ``inner``.
+
+    Used when the join is given that side's value serde (``StreamJoined``); without one the
+    buffer is stored as JSON.
+    """
+
+    def __init__(self, inner: Serde[Any]) -> None:
+        self.inner = inner
+
+    def encode(self, entries: list[list[Any]]) -> bytes:
+        out = bytearray()
+        for value, matched in entries:
+            data = self.inner.encode(value)
+            out += b"\x01" if matched else b"\x00"
+            out += _LENGTH.pack(len(data))
+            out += data
+        return bytes(out)
+
+    def decode(self, data: bytes) -> list[list[Any]]:
+        entries: list[list[Any]] = []
+        pos = 0
+        while pos < len(data):
+            if pos + 5 > len(data):
+                msg = f"a join buffer of {len(data)} bytes is truncated at byte {pos}"
+                raise SerializationError(msg)
+            (length,) = _LENGTH.unpack_from(data, pos + 1)
+            end = pos + 5 + length
+            if end > len(data):
+                msg = f"a join buffer of {len(data)} bytes is truncated at byte {pos}"
+                raise SerializationError(msg)
+            entries.append([self.inner.decode(data[pos + 5 : end]), data[pos] == 1])
+            pos = end
+        return entries
+
+    def __repr__(self) -> str:
+        return f"JoinBufferSerde({type(self.inner).__name__})"

@@ -176,6 +176,11 @@ class NodeContext:
         for name, child in targets:
             try:
                 child.process(record)
+            except SerializationError as exc:
+                # Inside a step, a serde failure is the step's (a store it writes), not the
+                # source's: name the step, so error policies and logs point at it.
+                msg = f"step {name!r}: {exc}"
+                raise ProcessingError(msg, step=name) from exc
             except StreamerError:
                 raise
             except Exception as exc:

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from streamer.serde import Serde
 from streamer.state.base import BytesStore
+from streamer.state.encoding import encode_for_store
 from streamer.state.windowed import SessionStore, WindowStore
 
 K = TypeVar("K")
@@ -46,33 +47,37 @@ class KeyValueStore(Generic[K, V]):
         """The bytes store underneath."""
         return self._store
 
+    def _key(self, key: K) -> bytes:
+        return encode_for_store(self._store.name, "key", self._key_serde, key)
+
+    def _value(self, value: V) -> bytes:
+        return encode_for_store(self._store.name, "value", self._value_serde, value)
+
     def get(self, key: K) -> V | None:
-        data = self._store.get(self._key_serde.encode(key))
+        data = self._store.get(self._key(key))
         return None if data is None else self._value_serde.decode(data)
 
     def __contains__(self, key: K) -> bool:
-        return self._store.get(self._key_serde.encode(key)) is not None
+        return self._store.get(self._key(key)) is not None
 
     def put(self, key: K, value: V | None) -> None:
         """Store ``value`` for ``key``; ``None`` deletes the key."""
-        key_bytes = self._key_serde.encode(key)
+        key_bytes = self._key(key)
         if value is None:
             self._store.delete(key_bytes)
         else:
-            self._store.put(key_bytes, self._value_serde.encode(value))
+            self._store.put(key_bytes, self._value(value))
 
     def put_all(self, entries: Iterable[tuple[K, V | None]]) -> None:
         """Apply all entries in one atomic batch, in order; ``None`` values delete."""
-        encode_key = self._key_serde.encode
-        encode_value = self._value_serde.encode
         batch = [
-            (encode_key(key), None if value is None else encode_value(value))
+            (self._key(key), None if value is None else self._value(value))
             for key, value in entries
         ]
         self._store.write_batch(batch)
 
     def delete(self, key: K) -> None:
-        self._store.delete(self._key_serde.encode(key))
+        self._store.delete(self._key(key))
 
     def range(
         self, start_key: K | None, end_key: K | None, *, reverse: bool = False

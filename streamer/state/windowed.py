@@ -25,6 +25,7 @@ from streamer.errors import StateError
 from streamer.serde import Serde
 from streamer.state import layout
 from streamer.state.base import BytesStore, prefix_upper_bound
+from streamer.state.encoding import encode_for_store
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -54,6 +55,12 @@ class _TimedStore(Generic[K, V]):
         """The bytes store underneath."""
         return self._store
 
+    def _encode_key(self, key: K) -> bytes:
+        return encode_for_store(self._store.name, "key", self._key_serde, key)
+
+    def _encode_value(self, value: V) -> bytes:
+        return encode_for_store(self._store.name, "value", self._value_serde, value)
+
     def _value(self, row: bytes) -> V | None:
         data = self._store.get(row)
         return None if data is None else self._value_serde.decode(data)
@@ -70,19 +77,19 @@ class WindowStore(_TimedStore[K, V]):
 
     def put(self, key: K, window_start: int, value: V | None) -> None:
         """Store ``value`` for the window; ``None`` deletes it."""
-        key_bytes = self._key_serde.encode(key)
+        key_bytes = self._encode_key(key)
         primary = layout.window_key(key_bytes, window_start)
         index = layout.window_index_key(key_bytes, window_start)
         if value is None:
             self._store.write_batch([(primary, None), (index, None)])
         else:
-            self._store.write_batch([(primary, self._value_serde.encode(value)), (index, _EMPTY)])
+            self._store.write_batch([(primary, self._encode_value(value)), (index, _EMPTY)])
 
     def delete(self, key: K, window_start: int) -> None:
         self.put(key, window_start, None)
 
     def fetch(self, key: K, window_start: int) -> V | None:
-        return self._value(layout.window_key(self._key_serde.encode(key), window_start))
+        return self._value(layout.window_key(self._encode_key(key), window_start))
 
     def fetch_range(self, key: K, time_from: int, time_to: int) -> Iterator[tuple[int, V]]:
         """``(window_start, value)`` for the key's windows with start in ``[from, to]``."""
@@ -90,7 +97,7 @@ class WindowStore(_TimedStore[K, V]):
         time_to = min(time_to, layout.MAX_TIME)
         if time_from > time_to:
             return iter(())
-        key_bytes = self._key_serde.encode(key)
+        key_bytes = self._encode_key(key)
         lower = layout.window_key(key_bytes, time_from)
         # Every row of this key is the same length, so the smallest row above the window
         # that starts at ``time_to`` is the one for ``time_to`` followed by a zero byte.
@@ -143,19 +150,19 @@ class SessionStore(_TimedStore[K, V]):
         if start > end:
             msg = f"session store {self.name!r}: session start {start} is after its end {end}"
             raise StateError(msg)
-        key_bytes = self._key_serde.encode(key)
+        key_bytes = self._encode_key(key)
         primary = layout.session_key(key_bytes, start, end)
         index = layout.session_index_key(key_bytes, start, end)
         if value is None:
             self._store.write_batch([(primary, None), (index, None)])
         else:
-            self._store.write_batch([(primary, self._value_serde.encode(value)), (index, _EMPTY)])
+            self._store.write_batch([(primary, self._encode_value(value)), (index, _EMPTY)])
 
     def remove(self, key: K, start: int, end: int) -> None:
         self.put(key, start, end, None)
 
     def fetch(self, key: K, start: int, end: int) -> V | None:
-        return self._value(layout.session_key(self._key_serde.encode(key), start, end))
+        return self._value(layout.session_key(self._encode_key(key), start, end))
 
     def find_sessions(
         self, key: K, earliest_end: int, latest_start: int
@@ -163,7 +170,7 @@ class SessionStore(_TimedStore[K, V]):
         """``(start, end, value)`` of the key's sessions with ``end >= earliest_end`` and
         ``start <= latest_start``: for a new record at ``t`` with inactivity gap ``g``, pass
         ``t - g`` and ``t + g`` to get the sessions it overlaps or touches (to merge)."""
-        key_bytes = self._key_serde.encode(key)
+        key_bytes = self._encode_key(key)
         earliest_end = max(earliest_end, layout.MIN_TIME)
         if earliest_end > layout.MAX_TIME:
             return iter(())
