@@ -19,7 +19,8 @@ after a crash under exactly-once the emitted records and the buffer's contents a
 of the last committed transaction: nothing is lost or emitted twice. Its layout, in encoded
 key order::
 
-    b"\\x00"                              -> count, bytes, observed time (3 x 8 bytes)
+    b"\\x00"                              -> count, bytes, observed time, earliest held
+                                            buffer time (4 x 8 bytes)
     b"k" + key                            -> buffer time, timestamp, flag, value
     b"t" + buffer time (8 bytes) + key    -> b"\\x01"  (the time index)
 
@@ -29,6 +30,8 @@ Headers of buffered updates are not kept: emitted records have none.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from streamer.errors import StateError
@@ -41,10 +44,34 @@ _META = b"\x00"
 _KEYS = b"k"
 _TIMES = b"t"
 _INDEXED = b"\x01"
-_META_FIELDS = struct.Struct(">qqq")
+_TIMES_END = b"u"
 _TIME = struct.Struct(">q")
 _ENTRY = struct.Struct(">qqB")
 _NO_TIME = -1
+_NONE_HELD = 2**62
+
+
+@dataclass(slots=True)
+class _BufferState:
+    """The buffer's totals, kept in its store under ``_META``.
+
+    ``earliest`` is at most the buffer time of every held key (``_NONE_HELD`` when none
+    is), so no key is due while the observed time is below ``earliest`` + limit.
+    """
+
+    count: int = 0
+    size: int = 0
+    observed: int = _NO_TIME
+    earliest: int = _NONE_HELD
+
+    _FIELDS = struct.Struct(">qqqq")
+
+    def encode(self) -> bytes:
+        return self._FIELDS.pack(self.count, self.size, self.observed, self.earliest)
+
+    @classmethod
+    def decode(cls, data: bytes) -> _BufferState:
+        return cls(*cls._FIELDS.unpack(data))
 
 
 class BufferFullError(StateError):
@@ -84,62 +111,72 @@ class SuppressProcessor(Processor):
         if record.key is None:
             self.context.count("null-key-dropped")
             return
-        count, size, observed = self._meta()
+        state = self._state()
         key = self.key_serde.encode(record.key)
         value = None if record.value is None else self.value_serde.encode(record.value)
         previous = self.store.get(_KEYS + key)
         if previous is None:
             buffer_time = record.timestamp
-            count += 1
+            state.count += 1
+            state.earliest = min(state.earliest, buffer_time)
             self.store.put(_TIMES + _TIME.pack(buffer_time) + key, _INDEXED)
         else:
             buffer_time = _ENTRY.unpack_from(previous)[0]
-            size -= len(key) + len(previous) - _ENTRY.size
+            state.size -= len(key) + len(previous) - _ENTRY.size
         entry = _ENTRY.pack(buffer_time, record.timestamp, value is not None) + (value or b"")
         self.store.put(_KEYS + key, entry)
-        size += len(key) + len(value or b"")
-        observed = max(observed, record.timestamp)
-        count, size = self._emit_due(count, size, observed)
-        count, size = self._enforce_bounds(count, size)
-        self.store.put(_META, _META_FIELDS.pack(count, size, observed))
+        state.size += len(key) + len(value or b"")
+        state.observed = max(state.observed, record.timestamp)
+        self._emit_due(state)
+        self._enforce_bounds(state)
+        self.store.put(_META, state.encode())
 
-    def _meta(self) -> tuple[int, int, int]:
+    def _state(self) -> _BufferState:
         data = self.store.get(_META)
-        if data is None:
-            return 0, 0, _NO_TIME
-        count, size, observed = _META_FIELDS.unpack(data)
-        return count, size, observed
+        return _BufferState() if data is None else _BufferState.decode(data)
 
-    def _emit_due(self, count: int, size: int, observed: int) -> tuple[int, int]:
-        """Emit every key whose buffer time + limit is at most ``observed``."""
-        cutoff = observed - self.limit_ms
-        if cutoff < 0:
-            return count, size
-        due = list(self.store.range(_TIMES, _TIMES + _TIME.pack(cutoff + 1)))
-        for index_key, _ in due:
-            size -= self._emit(index_key)
-            count -= 1
-        return count, size
+    def _held_oldest_first(self, state: _BufferState) -> Iterator[bytes]:
+        """Time-index keys from the earliest held buffer time on; the seek skips the
+        deletions of emitted entries, which all lie before it."""
+        start = _TIMES + _TIME.pack(state.earliest)
+        return (index_key for index_key, _ in self.store.range(start, _TIMES_END))
 
-    def _enforce_bounds(self, count: int, size: int) -> tuple[int, int]:
+    def _emit_due(self, state: _BufferState) -> None:
+        """Emit every key whose buffer time + limit is at most the observed time."""
+        cutoff = state.observed - self.limit_ms
+        if cutoff < state.earliest:
+            return
+        due: list[bytes] = []
+        held = self._held_oldest_first(state)
+        state.earliest = _NONE_HELD  # unless a key that is not due is held
+        for index_key in held:
+            buffer_time = _TIME.unpack_from(index_key, 1)[0]
+            if buffer_time > cutoff:
+                state.earliest = buffer_time
+                break
+            due.append(index_key)
+        for index_key in due:
+            state.size -= self._emit(index_key)
+            state.count -= 1
+
+    def _enforce_bounds(self, state: _BufferState) -> None:
         """Emit the oldest keys early, or stop, while the buffer is past a bound."""
-        while self._past_bound(count, size):
+        while self._past_bound(state):
             if self.when_full == "shutdown":
                 msg = (
                     f"the suppress buffer of step {self.context.step_name!r} is full "
-                    f"({count} records, {size} bytes; max_records={self.max_records}, "
-                    f"max_bytes={self.max_bytes}) and when_full='shutdown': raise the bounds, "
-                    "shorten until_time_limit, or use when_full='emit-early'"
+                    f"({state.count} records, {state.size} bytes; "
+                    f"max_records={self.max_records}, max_bytes={self.max_bytes}) and "
+                    "when_full='shutdown': raise the bounds, shorten until_time_limit, or "
+                    "use when_full='emit-early'"
                 )
                 raise BufferFullError(msg)
-            oldest = next(self.store.prefix(_TIMES))[0]
-            size -= self._emit(oldest)
-            count -= 1
-        return count, size
+            state.size -= self._emit(next(self._held_oldest_first(state)))
+            state.count -= 1
 
-    def _past_bound(self, count: int, size: int) -> bool:
-        return (self.max_records is not None and count > self.max_records) or (
-            self.max_bytes is not None and size > self.max_bytes
+    def _past_bound(self, state: _BufferState) -> bool:
+        return (self.max_records is not None and state.count > self.max_records) or (
+            self.max_bytes is not None and state.size > self.max_bytes
         )
 
     def _emit(self, index_key: bytes) -> int:
