@@ -131,15 +131,20 @@ class Probe:
     """Counts records at the first step of a pipeline; the clock of a throughput run.
 
     The same call sits in the first user function of every engine, so each is timed at the
-    same point: from the first record handed to user code to the ``target``-th one.
+    same point: from the first record handed to user code to the ``target``-th one. With
+    ``warm_up``, the span from the ``warm_up``-th record to the ``target``-th is also
+    reported (``steady_*``): the steady state, past start-up and (for a JVM) JIT warm-up.
     """
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, warm_up: int = 0) -> None:
         self.target = target
+        self.warm_up = warm_up
         self.count = 0
         self.first = 0.0
+        self.warm = 0.0
         self.last = 0.0
         self.cpu_first = 0.0
+        self.cpu_warm = 0.0
         self.cpu_last = 0.0
         self.rss_last = 0.0
         self.rss_samples: list[tuple[int, float]] = []
@@ -152,6 +157,9 @@ class Probe:
         if self.count == 1:
             self.first = time.perf_counter()
             self.cpu_first = cpu_seconds()
+        if self.count == self.warm_up:
+            self.warm = time.perf_counter()
+            self.cpu_warm = cpu_seconds()
         if self.count == self.target:
             self.last = time.perf_counter()
             self.cpu_last = cpu_seconds()
@@ -159,10 +167,10 @@ class Probe:
             if self.on_target is not None:
                 self.on_target()
 
-    def result(self) -> dict[str, float]:
+    def result(self) -> dict[str, Any]:
         span = self.last - self.first
         records = self.target - 1  # records after the first one, over the span
-        return {
+        out: dict[str, Any] = {
             "records": self.target,
             "span_s": span,
             "records_per_s": records / span if span > 0 else 0.0,
@@ -170,6 +178,14 @@ class Probe:
             "rss_mib": self.rss_last,
             "rss_samples": self.rss_samples,
         }
+        if 1 < self.warm_up < self.target:
+            steady = self.last - self.warm
+            steady_records = self.target - self.warm_up
+            out["steady_records"] = steady_records
+            out["steady_span_s"] = steady
+            out["steady_records_per_s"] = steady_records / steady if steady > 0 else 0.0
+            out["steady_cpu_s"] = self.cpu_last - self.cpu_warm
+        return out
 
 
 # --- statistics -----------------------------------------------------------------------------

@@ -14,23 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import summary
+from benchmarks.report_curves import COLORS, curve_chart, curve_markdown, steady_markdown
+from benchmarks.rounds import LEFT_OUT, WORKLOAD_ROWS, row_label
+from benchmarks.targets import targets
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs/benchmarks.md"
 IMG = ROOT / "docs/img"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
-ENGINES = ("raw", "streamer", "quix")
-ROWS = (
-    ("stateless", "at-least-once"),
-    ("aggregate", "at-least-once"),
-    ("aggregate", "exactly-once"),
-    ("windowed", "exactly-once"),
-)
+ENGINES = ("raw", "streamer", "quix", "kstreams", "kstreams-cached")
+ROWS = WORKLOAD_ROWS
 LABELS = {
     "stateless": "stateless transform",
     "aggregate": "per-card count and sum",
-    "windowed": "tumbling 1 min count",
+    "windowed": "tumbling 1 min count, at window close",
+    "windowed-update": "tumbling 1 min count, every update",
+}
+ENGINE_LABELS = {
+    "raw": "raw confluent-kafka loop",
+    "kstreams": "Kafka Streams, cache 0",
+    "kstreams-cached": "Kafka Streams, default cache",
 }
 
 
@@ -49,28 +53,15 @@ def _get(results: dict[str, Any], *path: str) -> Any:
     return node
 
 
-CPU_PAIRS = (
-    ("raw/streamer, stateless", "raw/stateless/at-least-once", "streamer/stateless/at-least-once"),
+CPU_PAIRS = tuple(
     (
-        "quix/streamer, stateless",
-        "quix/stateless/at-least-once",
-        "streamer/stateless/at-least-once",
-    ),
-    (
-        "quix/streamer, aggregate at-least-once",
-        "quix/aggregate/at-least-once",
-        "streamer/aggregate/at-least-once",
-    ),
-    (
-        "quix/streamer, aggregate exactly-once",
-        "quix/aggregate/exactly-once",
-        "streamer/aggregate/exactly-once",
-    ),
-    (
-        "quix/streamer, windowed exactly-once",
-        "quix/windowed/exactly-once",
-        "streamer/windowed/exactly-once",
-    ),
+        f"{other}/streamer, {row_label(workload, guarantee)}",
+        f"{other}/{workload}/{guarantee}",
+        f"streamer/{workload}/{guarantee}",
+    )
+    for other in ("raw", "quix", "kstreams", "kstreams-cached")
+    for workload, guarantee in ROWS
+    if (other, workload) not in LEFT_OUT and (other != "raw" or workload == "stateless")
 )
 
 
@@ -91,88 +82,34 @@ def cpu_ratios(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
-def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
-    """(target, measured, margin, met) for each target of the suite."""
-    out: list[tuple[str, str, str, bool | None]] = []
-
-    def ratio_target(label: str, name: str, goal: float) -> None:
-        r = _get(results, "ratios", name)
-        if r is None:
-            out.append((label, "not measured", "", None))
-            return
-        m = r["median"]
-        out.append(
-            (
-                label,
-                f"{m:.2f}x ({r['min']:.2f}-{r['max']:.2f})",
-                f"{(m / goal - 1) * 100:+.0f}% vs {goal}x",
-                m >= goal,
-            )
-        )
-
-    ratio_target("stateless streamer >= 0.8x raw loop", "streamer/raw, stateless", 0.8)
-    ratio_target(
-        "stateful exactly-once streamer >= 2x Quix", "streamer/quix, aggregate exactly-once", 2.0
-    )
-    r = _get(results, "restore", "ratio")
-    if r is not None:
-        m = r["median"]
-        out.append(
-            (
-                "restore >= 0.7x raw changelog read",
-                f"{m:.2f}x ({r['min']:.2f}-{r['max']:.2f})",
-                f"{(m / 0.7 - 1) * 100:+.0f}% vs 0.7x",
-                m >= 0.7,
-            )
-        )
-    for name, lat in (_get(results, "latency") or {}).items():
-        if not name.endswith("@ half saturation"):
-            continue  # fixed-rate rows compare engines at one rate; the target is half load
-        p99 = lat["p99_ms"]
-        out.append(
-            (
-                f"p99 < 50 ms at half load: {name}",
-                f"{p99['median']:.0f} ms ({p99['min']:.0f}-{p99['max']:.0f})",
-                f"{p99['median'] - 50:+.0f} ms vs 50 ms",
-                p99["median"] < 50,
-            )
-        )
-    mem = _get(results, "memory")
-    if mem is not None:
-        small, large = (
-            mem["small"]["peak_rss_mib"]["median"],
-            mem["large"]["peak_rss_mib"]["median"],
-        )
-        growth = large / small - 1
-        times = mem["large"]["records"] / mem["small"]["records"]
-        out.append(
-            (
-                "stateful peak RSS bounded",
-                f"{small:.0f} MiB at {mem['small']['records']:,}, "
-                f"{large:.0f} MiB at {mem['large']['records']:,} records",
-                f"{growth * 100:+.0f}% for {times:.0f}x the records",
-                growth < 0.15,
-            )
-        )
-    return out
-
-
 def table(results: dict[str, Any]) -> str:
     """The plain-text summary printed at the end of a run."""
     lines = []
     t = results.get("throughput") or {}
     if t:
         lines.append("throughput, records/s: median (min-max)")
-        lines.append(f"{'workload':<34}" + "".join(f"{e:>26}" for e in ENGINES))
+        lines.append(f"{'workload':<31}" + "".join(f"{e:>26}" for e in ENGINES))
         for workload, guarantee in ROWS:
             cells = [_mmm(_get(t, f"{e}/{workload}/{guarantee}", "records_per_s")) for e in ENGINES]
-            lines.append(f"{workload + ', ' + guarantee:<34}" + "".join(f"{c:>26}" for c in cells))
+            lines.append(f"{workload + ', ' + guarantee:<31}" + "".join(f"{c:>26}" for c in cells))
         lines.append("")
         for name, r in (results.get("ratios") or {}).items():
-            lines.append(f"{name:<44} {_mmm(r, '{:.2f}')}")
+            lines.append(f"{name:<56} {_mmm(r, '{:.2f}')}")
         lines.append("CPU seconds for the same records, ratio:")
         for name, r in cpu_ratios(results).items():
-            lines.append(f"{name:<44} {_mmm(r, '{:.2f}')}")
+            lines.append(f"{name:<56} {_mmm(r, '{:.2f}')}")
+    st = results.get("steady")
+    if st:
+        lines.append("")
+        lines.append(f"steady state ({st['records']:,} records, after {st['warm_up']:,}):")
+        for name, row in st["rows"].items():
+            cpu = row["steady_cpu_s"]["median"] / row["steady_records"]["median"] * 1e6
+            lines.append(
+                f"  {name:<44} {_mmm(row['steady_records_per_s']):>26} rec/s, "
+                f"{cpu:.1f} µs CPU/record"
+            )
+        for name, r in st["ratios"].items():
+            lines.append(f"  {name:<54} {_mmm(r, '{:.2f}')}")
     lat = results.get("latency") or {}
     if lat:
         lines.append("")
@@ -217,21 +154,21 @@ def charts(results: dict[str, Any], out: Path = IMG) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    colors = {"raw": "#9e9e9e", "streamer": "#1f77b4", "quix": "#ff7f0e"}
+    colors = COLORS
 
     def errbar(s: dict[str, float]) -> tuple[float, float]:
         return (s["median"] - s["min"], s["max"] - s["median"])
 
     t = results.get("throughput") or {}
     if t:
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        width = 0.27
+        fig, ax = plt.subplots(figsize=(11, 4.8))
+        width = 0.16
         for i, engine in enumerate(ENGINES):
             xs, ys, errs = [], [], []
             for j, (workload, guarantee) in enumerate(ROWS):
                 s = _get(t, f"{engine}/{workload}/{guarantee}", "records_per_s")
                 if s:
-                    xs.append(j + (i - 1) * width)
+                    xs.append(j + (i - 2) * width)
                     ys.append(s["median"])
                     errs.append(errbar(s))
             if xs:
@@ -239,7 +176,7 @@ def charts(results: dict[str, Any], out: Path = IMG) -> list[Path]:
                     xs,
                     ys,
                     width,
-                    label="raw confluent-kafka loop" if engine == "raw" else engine,
+                    label=ENGINE_LABELS.get(engine, engine),
                     color=colors[engine],
                     yerr=list(zip(*errs, strict=True)),
                     capsize=3,
@@ -248,38 +185,14 @@ def charts(results: dict[str, Any], out: Path = IMG) -> list[Path]:
         ax.set_xticklabels([f"{LABELS[w]}\n{g}" for w, g in ROWS], fontsize=8)
         ax.set_ylabel("records/s (median, min-max)")
         ax.set_title("Throughput, one process, 8 partitions")
-        ax.legend()
+        ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         written.append(_save(fig, out / "bench-throughput.png"))
         plt.close(fig)
 
-    lat = results.get("latency") or {}
-    if lat:
-        names = list(lat)
-        fig, ax = plt.subplots(figsize=(max(9, 1.1 * len(names)), 4.5))
-        width = 0.27
-        for i, q in enumerate(("p50_ms", "p95_ms", "p99_ms")):
-            ys = [lat[n][q]["median"] for n in names]
-            errs = [errbar(lat[n][q]) for n in names]
-            ax.bar(
-                [k + (i - 1) * width for k in range(len(names))],
-                ys,
-                width,
-                label=q[:3],
-                yerr=list(zip(*errs, strict=True)),
-                capsize=3,
-            )
-        ax.axhline(50, color="red", linestyle="--", linewidth=1, label="50 ms target")
-        ax.set_xticks(range(len(names)))
-        labels = [n.replace("/", "\n", 1).replace(" @ ", "\n@ ") for n in names]
-        ax.set_xticklabels(labels, fontsize=7)
-        ax.set_ylabel("ms, record timestamp to committed output")
-        ax.set_yscale("log")
-        ax.set_title("End-to-end latency: at half of each engine's saturation, and at one rate")
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-        written.append(_save(fig, out / "bench-latency.png"))
-        plt.close(fig)
+    curve = curve_chart(results, out)
+    if curve is not None:
+        written.append(curve)
 
     rs = results.get("restore")
     sc = results.get("scaling")
@@ -381,6 +294,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| records/s {name} | {_mmm(r, '{:.2f}')} |")
         for name, r in cpu_ratios(results).items():
             lines.append(f"| CPU s for the same records, {name} | {_mmm(r, '{:.2f}')} |")
+    lines += steady_markdown(results)
     mem = results.get("memory")
     if mem:
         lines += [
@@ -404,22 +318,7 @@ def markdown(results: dict[str, Any]) -> str:
                 + ", ".join(f"{n // 1000:,}k: {mib:.0f}" for n, mib in curve)
                 + ".",
             ]
-    lat = results.get("latency") or {}
-    if lat:
-        lines += [
-            "",
-            "### End-to-end latency",
-            "",
-            "![latency](img/bench-latency.png)",
-            "",
-            "| engine/workload/guarantee | rate/s | p50 ms | p95 ms | p99 ms | max ms |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, r in lat.items():
-            lines.append(
-                f"| {name} | {r['rate']['median']:,.0f} | {_mmm(r['p50_ms'])} | "
-                f"{_mmm(r['p95_ms'])} | {_mmm(r['p99_ms'])} | {_mmm(r['max_ms'])} |"
-            )
+    lines += curve_markdown(results)
     rs = results.get("restore")
     sc = results.get("scaling")
     if rs or sc:

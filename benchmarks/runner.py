@@ -121,7 +121,7 @@ def raw_loop(spec: dict[str, Any], probe: Probe) -> None:
 
 
 def throughput(spec: dict[str, Any]) -> dict[str, Any]:
-    probe = Probe(spec["records"])
+    probe = Probe(spec["records"], spec.get("warm_up", 0))
     profiler = None
     if spec.get("profile"):
         from pyinstrument import Profiler

@@ -1,9 +1,10 @@
 """The benchmark suite: throughput, latency, restore and scaling against a real local broker.
 
-    ./scripts/bench [--records 200000] [--runs 3] [--quick] [--no-quix] [--profile]
+    ./scripts/bench [--records 200000] [--runs 3] [--quick] [--no-quix] [--no-kstreams]
 
-Every measured engine runs in its own process (:mod:`benchmarks.runner`), so its CPU seconds
-and peak RSS are its own. Runs are interleaved (round 1 of every configuration, then round
+Every measured engine runs in its own process (:mod:`benchmarks.runner`, or the Kafka
+Streams JVM of :mod:`benchmarks.kstreams_engine`), so its CPU seconds and peak RSS are its
+own. Runs are interleaved (round 1 of every configuration, then round
 2, ...) and every ratio is taken within one round, then summarised as median, min and max.
 Results go to ``benchmarks/results/results.json``; :mod:`benchmarks.report` prints the table,
 draws the charts and rewrites the results section of ``docs/benchmarks.md``.
@@ -25,44 +26,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
+from benchmarks import kstreams_engine
 from benchmarks.common import (
     CLIENT_QUIET,
     PARTITIONS,
     machine,
-    percentile,
     preproduce,
     proc_cpu_seconds,
     proc_peak_rss_mib,
     summary,
 )
+from benchmarks.latency import RATES, committed_tail, drain, latency, parse_rates
+from benchmarks.rounds import ALOS, EOS, configurations, digest, key, ratios
+from benchmarks.steady import steady
 from streamer.kafka.admin import KafkaAdmin, TopicSpec
 from streamer.runtime.config import AppConfig, Guarantee
 from streamer.runtime.launch import launch_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-ALOS, EOS = "at-least-once", "exactly-once"
-
-THROUGHPUT = [
-    ("raw", "stateless", ALOS),
-    ("streamer", "stateless", ALOS),
-    ("quix", "stateless", ALOS),
-    ("streamer", "aggregate", ALOS),
-    ("quix", "aggregate", ALOS),
-    ("streamer", "aggregate", EOS),
-    ("quix", "aggregate", EOS),
-    ("streamer", "windowed", EOS),
-    ("quix", "windowed", EOS),
-]
-LATENCY = [
-    ("raw", "stateless", ALOS, None),
-    ("streamer", "stateless", ALOS, None),
-    ("streamer", "aggregate", ALOS, None),
-    ("streamer", "aggregate", EOS, None),
-    ("streamer", "aggregate", EOS, 20),
-    ("quix", "aggregate", ALOS, None),
-]
+THROUGHPUT = configurations()
+"""The raw loop's stateless transform, then every workload row for each engine."""
 
 log = logging.getLogger("benchmarks")
 
@@ -75,11 +58,6 @@ def quix_installed() -> bool:
     return True
 
 
-def key(engine: str, workload: str, guarantee: str, extra: Any = None) -> str:
-    name = f"{engine}/{workload}/{guarantee}"
-    return name if extra is None else f"{name}/{extra}"
-
-
 class Suite:
     def __init__(self, bootstrap: str, options: argparse.Namespace) -> None:
         self.bootstrap = bootstrap
@@ -87,6 +65,8 @@ class Suite:
         self.o = options
         self.tmp = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
         self.quix = quix_installed() and not options.no_quix
+        # Built (or found in the cache) before any round, so no run waits for Maven.
+        self.kstreams_app = None if options.no_kstreams else kstreams_engine.build()
         self.results: dict[str, Any] = {
             "machine": machine(),
             "kafka": "4.1.1 (one local KRaft broker, 127.0.0.1)",
@@ -95,7 +75,25 @@ class Suite:
                 for k, v in vars(options).items()
             },
             "quix": self.quix,
+            "kstreams": self.kstreams_app is not None,
         }
+
+    def enabled(self, engine: str) -> bool:
+        """Whether this run measures ``engine`` (Quix and Kafka Streams can be left out)."""
+        if engine == "quix":
+            return self.quix
+        if kstreams_engine.is_kstreams(engine):
+            return self.kstreams_app is not None
+        return True
+
+    def command(self, spec: dict[str, Any]) -> list[str]:
+        """The process that runs ``spec``: the Kafka Streams JVM, or the Python runner."""
+        if kstreams_engine.is_kstreams(spec.get("engine", "")):
+            if self.kstreams_app is None:
+                msg = "Kafka Streams is disabled in this run (--no-kstreams)"
+                raise RuntimeError(msg)
+            return kstreams_engine.command(spec, self.kstreams_app)
+        return [sys.executable, "-m", "benchmarks.runner", json.dumps(spec)]
 
     def say(self, text: str) -> None:
         print(text, flush=True)
@@ -106,9 +104,9 @@ class Suite:
         return name
 
     def runner(self, spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
-        """Run ``benchmarks.runner`` with ``spec``; returns its RESULT line."""
+        """Run ``spec`` in its own process (:meth:`command`); returns its RESULT line."""
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.runner", json.dumps(spec)],
+            self.command(spec),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -132,19 +130,19 @@ class Suite:
         started = time.perf_counter()
         preproduce(self.bootstrap, source, n).flush(10)
         self.say(f"  done in {time.perf_counter() - started:.1f} s")
-        configs = [c for c in THROUGHPUT if self.quix or c[0] != "quix"]
+        configs = [c for c in THROUGHPUT if self.enabled(c[0])]
         runs: dict[str, list[dict[str, Any]]] = {key(*c): [] for c in configs}
         for round_ in range(self.o.runs):
             for engine, workload, guarantee in configs:
                 result = self.run_throughput(engine, workload, guarantee, source, n)
                 runs[key(engine, workload, guarantee)].append(result)
                 self.say(
-                    f"  round {round_ + 1}: {engine:<8} {workload:<9} {guarantee:<13} "
+                    f"  round {round_ + 1}: {engine:<15} {workload:<15} {guarantee:<13} "
                     f"{result['records_per_s']:>9,.0f} rec/s  cpu {result['cpu_s']:.1f} s  "
                     f"peak rss {result['peak_rss_mib']:.0f} MiB"
                 )
-        self.results["throughput"] = {name: _digest(rs) for name, rs in runs.items()}
-        self.results["ratios"] = _ratios(runs)
+        self.results["throughput"] = {name: digest(rs) for name, rs in runs.items()}
+        self.results["ratios"] = ratios(runs)
 
     def memory(self) -> None:
         """Peak RSS of the stateful exactly-once run at ``--rss-records`` and 3x as many.
@@ -171,7 +169,7 @@ class Suite:
                     f"at the end {r['rss_mib']:.0f} MiB; rss by records: {curve}"
                 )
             parts[part] = {
-                **_digest(rs),
+                **digest(rs),
                 "records": count,
                 "rss_samples": rs[0]["rss_samples"],
             }
@@ -216,121 +214,12 @@ class Suite:
             self.say(f"profiling {engine} {workload} {guarantee} -> {path}")
             self.run_throughput(engine, workload, guarantee, source, n, profile=str(path))
 
-    # --- 5: latency ------------------------------------------------------------------------
-
-    def latency(self) -> None:
-        rows: dict[str, list[dict[str, Any]]] = {}
-        configs = [c for c in LATENCY if self.quix or c[0] != "quix"]
-        if "throughput" not in self.results:
-            # A cold broker is slow for its first seconds; warm it once, unmeasured.
-            self.say("  warming the broker up (one unmeasured run)")
-            engine, workload, guarantee, interval = configs[0]
-            self.run_latency(engine, workload, guarantee, interval, 5_000)
-        for _ in range(self.o.runs):
-            for mode in self.o.latency_rates:
-                for engine, workload, guarantee, interval in configs:
-                    if mode == "half":
-                        saturation = self.results.get("throughput", {}).get(
-                            key(engine, workload, guarantee), {}
-                        )
-                        rate = 0.5 * saturation.get("records_per_s", {}).get("median", 10_000)
-                        at = "half saturation"
-                    else:
-                        rate = float(mode)
-                        at = f"{rate:,.0f}/s"
-                    name = key(
-                        engine, workload, guarantee, f"commit-{interval}ms" if interval else None
-                    )
-                    name = f"{name} @ {at}"
-                    result = self.run_latency(engine, workload, guarantee, interval, rate)
-                    rows.setdefault(name, []).append(result)
-                    self.say(
-                        f"  {name:<60} at {rate:>7,.0f}/s: p50 {result['p50_ms']:.0f} ms, "
-                        f"p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
-                    )
-        self.results["latency"] = {
-            name: {
-                "rate": summary(r["rate"] for r in rs),
-                **{q: summary(r[q] for r in rs) for q in ("p50_ms", "p95_ms", "p99_ms", "max_ms")},
-                "cpu_s": summary(r["cpu_s"] for r in rs),
-                "peak_rss_mib": summary(r["peak_rss_mib"] for r in rs),
-                "runs": rs,
-            }
-            for name, rs in rows.items()
-        }
-
-    def run_latency(
-        self, engine: str, workload: str, guarantee: str, interval: int | None, rate: float
-    ) -> dict[str, Any]:
-        source, sink = self.topic("lat-in"), self.topic("lat-out")
-        spec = {
-            "role": "serve",
-            "engine": engine,
-            "workload": workload,
-            "guarantee": guarantee,
-            "bootstrap": self.bootstrap,
-            "source": source,
-            "sink": sink,
-            "app_id": f"lat-{engine}-{uuid.uuid4().hex[:8]}",
-            "state_dir": str(self.tmp / uuid.uuid4().hex[:8]),
-            "commit_interval_ms": interval,
-        }
-        engine_proc = self._spawn(spec, "serve")
-        tail = _committed_tail(self.bootstrap, sink)
-        try:
-            # Warm up at the measured rate, so that neither start-up nor a cold broker (its
-            # JIT compiles the hot paths in the first seconds) is measured.
-            self.runner(
-                {
-                    "role": "paced-producer",
-                    "bootstrap": self.bootstrap,
-                    "topic": source,
-                    "rate": rate,
-                    "seconds": self.o.latency_warm_up,
-                }
-            )
-            _drain(tail, int(rate * self.o.latency_warm_up), timeout=120)
-            producer = self._spawn(
-                {
-                    "role": "paced-producer",
-                    "bootstrap": self.bootstrap,
-                    "topic": source,
-                    "rate": rate,
-                    "seconds": self.o.latency_seconds,
-                },
-                "paced",
-            )
-            total = int(rate * self.o.latency_seconds)
-            latencies = _drain(tail, total, timeout=self.o.latency_seconds + 120)
-            producer.wait(60)
-            cpu = proc_cpu_seconds(engine_proc.pid)
-            peak = proc_peak_rss_mib(engine_proc.pid)
-        finally:
-            tail.close()
-            engine_proc.send_signal(signal.SIGTERM)
-            try:
-                engine_proc.wait(60)
-            except subprocess.TimeoutExpired:
-                engine_proc.kill()
-                engine_proc.wait(30)
-        skip = len(latencies) // 10  # the first tenth: the engine's caches and clients warm up
-        values = sorted(latencies[skip:])
-        return {
-            "rate": rate,
-            "records": len(values),
-            "p50_ms": percentile(values, 50),
-            "p95_ms": percentile(values, 95),
-            "p99_ms": percentile(values, 99),
-            "max_ms": values[-1] if values else 0.0,
-            "cpu_s": cpu,
-            "peak_rss_mib": peak,
-        }
-
-    def _spawn(self, spec: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
+    def spawn(self, spec: dict[str, Any], name: str) -> subprocess.Popen[bytes]:
+        """Start ``spec`` in the background (:meth:`command`), its output in a log file."""
         log_path = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
         with open(log_path, "wb") as log_file:
             return subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.runner", json.dumps(spec)],
+                self.command(spec),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
@@ -370,8 +259,8 @@ class Suite:
             )
         self.results["restore"] = {
             "records": n,
-            "restore": _digest([r["restore"] for r in runs]),
-            "raw_read": _digest([r["raw_read"] for r in runs]),
+            "restore": digest([r["restore"] for r in runs]),
+            "raw_read": digest([r["raw_read"] for r in runs]),
             "ratio": summary(r["ratio"] for r in runs),
         }
 
@@ -391,7 +280,7 @@ class Suite:
         self.results["scaling"] = {
             "workload": "streamer/aggregate/exactly-once",
             "records": self.o.scale_records,
-            "processes": {p: _digest(rs) for p, rs in rows.items()},
+            "processes": {p: digest(rs) for p, rs in rows.items()},
         }
 
     def run_scaling(self, processes: int, records: int) -> dict[str, Any]:
@@ -405,7 +294,7 @@ class Suite:
         state = self.tmp / app_id
         env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_SOURCE": source, "BENCH_SINK": sink}
         procs: list[tuple[subprocess.Popen[bytes], Path]] = []
-        tail = _committed_tail(self.bootstrap, sink)
+        tail = committed_tail(self.bootstrap, sink)
         try:
             for instance in range(processes):
                 config = AppConfig(
@@ -431,7 +320,7 @@ class Suite:
             cpu0 = sum(proc_cpu_seconds(p.pid) for p, _ in procs)
             start = time.perf_counter()
             gate.commit_transaction(60)
-            _drain(tail, records, timeout=600)
+            drain(tail, records, timeout=600)
             elapsed = time.perf_counter() - start
             cpu = sum(proc_cpu_seconds(p.pid) for p, _ in procs) - cpu0
             peaks = [proc_peak_rss_mib(p.pid) for p, _ in procs]
@@ -457,86 +346,6 @@ class Suite:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _digest(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median, min and max of each number over the runs, and the runs themselves."""
-    out: dict[str, Any] = {}
-    for field in runs[0]:
-        if isinstance(runs[0][field], int | float):
-            out[field] = summary(float(r[field]) for r in runs)
-    out["runs"] = runs
-    return out
-
-
-def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Per-round ratios between engines, so that each one compares numbers of one round."""
-    pairs = {
-        "streamer/raw, stateless": (
-            "streamer/stateless/at-least-once",
-            "raw/stateless/at-least-once",
-        ),
-        "streamer/quix, stateless": (
-            "streamer/stateless/at-least-once",
-            "quix/stateless/at-least-once",
-        ),
-        "streamer/quix, aggregate at-least-once": (
-            "streamer/aggregate/at-least-once",
-            "quix/aggregate/at-least-once",
-        ),
-        "streamer/quix, aggregate exactly-once": (
-            "streamer/aggregate/exactly-once",
-            "quix/aggregate/exactly-once",
-        ),
-        "streamer/quix, windowed exactly-once": (
-            "streamer/windowed/exactly-once",
-            "quix/windowed/exactly-once",
-        ),
-    }
-    out: dict[str, Any] = {}
-    for name, (a, b) in pairs.items():
-        if a in runs and b in runs:
-            values = [
-                x["records_per_s"] / y["records_per_s"]
-                for x, y in zip(runs[a], runs[b], strict=True)
-            ]
-            out[name] = {**summary(values), "values": values}
-    return out
-
-
-def _committed_tail(bootstrap: str, topic: str) -> Consumer:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"tail-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "fetch.wait.max.ms": 5,
-            **CLIENT_QUIET,
-        }
-    )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    return consumer
-
-
-def _drain(consumer: Consumer, count: int, *, timeout: float) -> list[float]:
-    """Read ``count`` records; returns each one's latency (arrival minus its timestamp), ms."""
-    latencies: list[float] = []
-    deadline = time.monotonic() + timeout
-    while len(latencies) < count:
-        if time.monotonic() > deadline:
-            msg = f"only {len(latencies)} of {count} output records after {timeout} s"
-            raise RuntimeError(msg)
-        # poll() returns as soon as a record is there; consume(n, t) would wait for n records
-        # or the whole t, and add up to t to every latency. What else is queued by then
-        # arrived before it, so taking the clock once per batch never shortens a latency.
-        first = consumer.poll(0.05)
-        if first is None:
-            continue
-        now = time.time() * 1000
-        batch = [first, *consumer.consume(num_messages=10_000, timeout=0)]
-        latencies.extend(now - m.timestamp()[1] for m in batch if m.error() is None)
-    return latencies
 
 
 def _wait_assigned(procs: list[tuple[subprocess.Popen[bytes], Path]], timeout: float) -> None:
@@ -568,8 +377,9 @@ def _display_path(path: Path) -> str:
 
 SECTIONS: dict[str, Callable[[Suite], None]] = {
     "throughput": Suite.throughput,
+    "steady": steady,
     "memory": Suite.memory,
-    "latency": Suite.latency,
+    "latency": latency,
     "restore": Suite.restore,
     "scaling": Suite.scaling,
 }
@@ -596,12 +406,28 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--latency-rates",
-        type=lambda text: text.split(","),
-        default=["half", "5000"],
-        help="comma-separated: 'half' (of each engine's measured saturation) or records/s",
+        type=parse_rates,
+        default=list(RATES),
+        help="comma-separated records/s of the latency curve (default 2000,5000,10000,20000)",
     )
+    p.add_argument(
+        "--steady-records",
+        type=int,
+        default=2_000_000,
+        help="input records of each steady-state run (section 'steady')",
+    )
+    p.add_argument(
+        "--steady-warm-up",
+        type=int,
+        default=None,
+        help="records before the steady-state clock starts (default: a fifth of the run)",
+    )
+    p.add_argument("--steady-runs", type=int, default=1, help="rounds of the steady section")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
     p.add_argument("--no-quix", action="store_true", help="skip Quix Streams")
+    p.add_argument(
+        "--no-kstreams", action="store_true", help="skip Kafka Streams (needs java and mvn)"
+    )
     p.add_argument("--profile", action="store_true", help="also write pyinstrument profiles")
     p.add_argument("--profile-dir", type=Path, default=ROOT / "benchmarks/results/profiles")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/results.json")
@@ -609,7 +435,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a fast sanity run (20,000 records, 1 run); writes no report",
+        help="a fast sanity run (20,000 records, 100,000 steady, 1 run); writes no report",
     )
     return p
 
@@ -632,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     if options.quick:
         options.records = options.scale_records = 20_000
+        options.steady_records = 100_000
         options.rss_records = 40_000
         options.restore_records = 50_000
         options.latency_seconds = 3.0

@@ -2,7 +2,8 @@
 
 Not a timed test: it checks that every benchmark runs against the real broker, that the
 rates are positive and the ratios plausible, and that the report renders. Quix Streams is
-benchmarked only where it is installed (``./scripts/bench`` installs it into .venv-bench).
+benchmarked only where it is installed (``./scripts/bench`` installs it into .venv-bench);
+Kafka Streams has its own test (``test_benchmarks_kstreams.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def _options(*extra: str) -> argparse.Namespace:
     return parser().parse_args(
         [
             "--records=4000",
+            "--steady-records=6000",
             "--runs=1",
             "--rss-records=8000",
             "--restore-records=20000",
@@ -32,6 +34,7 @@ def _options(*extra: str) -> argparse.Namespace:
             "--latency-rates=500",
             "--latency-warm-up=0.5",
             "--no-quix",
+            "--no-kstreams",
             "--no-report",
             *extra,
         ]
@@ -48,6 +51,7 @@ def test_suite_runs_and_gives_sane_numbers(kafka: KafkaCluster) -> None:
         "streamer/aggregate/at-least-once",
         "streamer/aggregate/exactly-once",
         "streamer/windowed/exactly-once",
+        "streamer/windowed-update/exactly-once",
     }
     for name, row in throughput.items():
         assert row["records_per_s"]["median"] > 100, name
@@ -55,6 +59,23 @@ def test_suite_runs_and_gives_sane_numbers(kafka: KafkaCluster) -> None:
         assert 10 < row["peak_rss_mib"]["median"] < 4096, name
     ratio = results["ratios"]["streamer/raw, stateless"]["median"]
     assert 0.02 < ratio < 50
+
+    steady = results["steady"]
+    assert steady["records"] == 6000
+    assert steady["warm_up"] == 1200
+    assert set(steady["rows"]) == {
+        "raw/stateless/at-least-once",
+        "streamer/stateless/at-least-once",
+        "streamer/aggregate/at-least-once",
+        "streamer/aggregate/exactly-once",
+        "streamer/windowed/exactly-once",
+        "streamer/windowed-update/exactly-once",
+    }
+    for name, row in steady["rows"].items():
+        assert row["steady_records"]["median"] == 4800, name
+        assert row["steady_records_per_s"]["median"] > 100, name
+        assert 0 < row["steady_cpu_s"]["median"] <= row["cpu_s"]["median"], name
+    assert "streamer/raw, stateless" in steady["ratios"]
 
     memory = results["memory"]
     assert memory["small"]["records"] == 8000
@@ -86,6 +107,12 @@ def test_quix_runs_the_same_workloads(kafka: KafkaCluster) -> None:
     suite = Suite(kafka.bootstrap_servers, _options())
     source = suite.topic("smoke-in")
     preproduce(kafka.bootstrap_servers, source, 3000).flush(10)
-    for workload, guarantee in (("stateless", ALOS), ("aggregate", EOS), ("windowed", EOS)):
+    workloads = (
+        ("stateless", ALOS),
+        ("aggregate", EOS),
+        ("windowed", EOS),
+        ("windowed-update", EOS),
+    )
+    for workload, guarantee in workloads:
         result = suite.run_throughput("quix", workload, guarantee, source, 3000)
         assert result["records_per_s"] > 100, workload
