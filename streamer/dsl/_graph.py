@@ -188,12 +188,17 @@ class GraphBuilder:
         value_serde: Serde[Any] | None = None,
         changelog: bool = True,
         history_retention: int | None = None,
+        ttl_ms: int | None = None,
     ) -> str:
         """Declare a state store; unnamed serdes are JSON. A ``VERSIONED`` store, and only
-        one, takes a ``history_retention`` (ms)."""
+        one, takes a ``history_retention`` (ms); a ``KEY_VALUE_TTL`` store, and only one,
+        a ``ttl_ms``."""
         self._check_store_name(name)
         if (kind is StoreKind.VERSIONED) != (history_retention is not None):
             msg = f"store {name!r}: a history retention goes with a versioned store, only"
+            raise TopologyError(msg)
+        if (kind is StoreKind.KEY_VALUE_TTL) != (ttl_ms is not None):
+            msg = f"store {name!r}: a time to live goes with a key-value-ttl store, only"
             raise TopologyError(msg)
         self._stores.append(
             StoreSpec(
@@ -203,6 +208,7 @@ class GraphBuilder:
                 value_serde=value_serde or JsonSerde(),
                 changelog=changelog,
                 history_retention=history_retention,
+                ttl_ms=ttl_ms,
             )
         )
         return name

@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic
 
+from streamer.dsl._aggregate import aggregate_table, check_ttl
 from streamer.dsl._types import VA, K, V
 from streamer.dsl.grouped import Emit, _check_emit, _WindowedAggregate
 from streamer.errors import TopologyError
 from streamer.processors.cogroup import CogroupAdder, CogroupTagProcessor
-from streamer.processors.tables import AggregateProcessor, StoreView
+from streamer.processors.tables import AggregateProcessor
+from streamer.processors.ttl import aggregate_fold
 from streamer.serde import JsonSerde, Serde
 from streamer.topology.windows import Windowed, WindowedSerde, Windows
 
@@ -88,27 +90,26 @@ class CogroupedStream(Generic[K, VA]):
         name: str,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
+        ttl: int | None = None,
     ) -> Table[K, VA]:
         """``initializer()`` then each input's adder for each of its records; one store
         ``name`` (keys with the inputs' key serde unless ``key_serde``, values JSON unless
-        ``value_serde``), one changelog, one table."""
-        from streamer.dsl.table import Table
-
-        graph = self._graph
-        serde = value_serde or JsonSerde()
-        store_key_serde = key_serde or self._key_serde
-        graph.add_store(name, key_serde=store_key_serde, value_serde=serde)
+        ``value_serde``), one changelog, one table. ``ttl`` (ms of stream time) deletes a key
+        that no input updated for that long, as for ``GroupedStream.aggregate``."""
+        check_ttl(name, ttl)
         tags = self._tagged(name)
         adder = self._adder()
-        node = graph.add_processor(
-            "cogroup-aggregate",
+        return aggregate_table(
+            self._graph,
             tags,
-            lambda: AggregateProcessor(name, initializer, adder),
-            name=name,
-            stores=[name],
+            name,
+            operation="cogroup-aggregate",
+            serdes=(key_serde or self._key_serde, value_serde or JsonSerde()),
+            factory=lambda: AggregateProcessor(name, initializer, adder),
+            fold=aggregate_fold(initializer, adder),
+            ttl=ttl,
             detail=f"{len(tags)} inputs",
         )
-        return Table(graph, node, StoreView(name), store_key_serde, serde)
 
     def windowed_by(self, windows: Windows) -> CogroupedWindowedStream[K, VA]:
         """Aggregate per key and per window; see :mod:`streamer.topology.windows`."""

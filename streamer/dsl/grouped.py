@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal
 
+from streamer.dsl._aggregate import aggregate_table
 from streamer.dsl._types import VA, K, V
 from streamer.errors import TopologyError
 from streamer.processors.api import Processor
 from streamer.processors.stateless import PassThroughProcessor
-from streamer.processors.tables import AggregateProcessor, ReduceProcessor, StoreView
+from streamer.processors.tables import AggregateProcessor, ReduceProcessor
+from streamer.processors.ttl import Fold, aggregate_fold, reduce_fold
 from streamer.processors.windowed import (
     FixedWindowAggregateProcessor,
     SessionWindowAggregateProcessor,
@@ -60,23 +62,28 @@ class GroupedStream(Generic[K, V]):
         self.stream = stream
         self._graph = graph
 
-    def _aggregate_node(
+    def _aggregate(
         self,
         name: str,
-        factory: Callable[[], Processor],
-        serdes: tuple[Serde[Any] | None, Serde[Any]],
         operation: str,
+        serdes: tuple[Serde[Any] | None, Serde[Any]],
+        factory: Callable[[], Processor],
+        fold: Fold,
+        ttl: int | None,
     ) -> Table[Any, Any]:
         """The aggregate step ``name`` and its store ``name``; ``serdes`` are the store's key
         serde (None: the stream's) and value serde."""
-        from streamer.dsl.table import Table
-
-        graph = self._graph
         key_serde = serdes[0] or self.stream.key_serde
-        value_serde = serdes[1]
-        graph.add_store(name, key_serde=key_serde, value_serde=value_serde)
-        node = graph.add_processor(operation, [self.stream.node], factory, name=name, stores=[name])
-        return Table(graph, node, StoreView(name), key_serde, value_serde)
+        return aggregate_table(
+            self._graph,
+            [self.stream.node],
+            name,
+            operation=operation,
+            serdes=(key_serde, serdes[1]),
+            factory=factory,
+            fold=fold,
+            ttl=ttl,
+        )
 
     def count(
         self,
@@ -84,13 +91,17 @@ class GroupedStream(Generic[K, V]):
         name: str,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
+        ttl: int | None = None,
     ) -> Table[K, int]:
-        """The number of records per key; stored with ``LongSerde`` unless ``value_serde``."""
-        return self._aggregate_node(
+        """The number of records per key; stored with ``LongSerde`` unless ``value_serde``.
+        With ``ttl`` (ms of stream time), a key not counted for that long is deleted."""
+        return self._aggregate(
             name,
-            lambda: AggregateProcessor(name, _zero, _count_adder),
-            (key_serde, value_serde or LongSerde()),
             "count",
+            (key_serde, value_serde or LongSerde()),
+            lambda: AggregateProcessor(name, _zero, _count_adder),
+            aggregate_fold(_zero, _count_adder),
+            ttl,
         )
 
     def reduce(
@@ -100,14 +111,17 @@ class GroupedStream(Generic[K, V]):
         name: str,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
+        ttl: int | None = None,
     ) -> Table[K, V]:
         """``reducer(aggregate, value)``; the first value of a key starts the aggregate.
-        Stored with the stream's value serde unless ``value_serde``."""
-        return self._aggregate_node(
+        Stored with the stream's value serde unless ``value_serde``; ``ttl`` as for count."""
+        return self._aggregate(
             name,
-            lambda: ReduceProcessor(name, reducer),
-            (key_serde, value_serde or self.stream.value_serde),
             "reduce",
+            (key_serde, value_serde or self.stream.value_serde),
+            lambda: ReduceProcessor(name, reducer),
+            reduce_fold(reducer),
+            ttl,
         )
 
     def aggregate(
@@ -118,14 +132,17 @@ class GroupedStream(Generic[K, V]):
         name: str,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
+        ttl: int | None = None,
     ) -> Table[K, VA]:
         """``initializer()`` then ``adder(key, value, aggregate)`` for each record. Stored
-        as JSON unless ``value_serde``."""
-        return self._aggregate_node(
+        as JSON unless ``value_serde``; ``ttl`` as for count."""
+        return self._aggregate(
             name,
-            lambda: AggregateProcessor(name, initializer, adder),
-            (key_serde, value_serde or JsonSerde()),
             "aggregate",
+            (key_serde, value_serde or JsonSerde()),
+            lambda: AggregateProcessor(name, initializer, adder),
+            aggregate_fold(initializer, adder),
+            ttl,
         )
 
     def windowed_by(self, windows: Windows) -> WindowedStream[K, V]:

@@ -153,9 +153,7 @@ class Task:
                 spec = topology.store(name)
                 cache = CachingStore(open_store(name))
                 self.caches[name] = cache
-                self.stores[name] = typed_store(
-                    spec.kind, cache, spec.key_serde, spec.value_serde, spec.history_retention
-                )
+                self.stores[name] = typed_store(spec, cache, lambda: self.stream_time)
                 if spec.changelog:
                     self.changelog_topics[name] = spec.changelog_topic(app_id)
             self._sources: dict[str, list[_SourceEntry]] = {}

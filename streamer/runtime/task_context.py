@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from streamer.errors import ProcessingError, SerializationError, StateError, StreamerError
 from streamer.processors.api import Processor, PunctuationType, Punctuator, Record, RecordOrigin
 from streamer.state import BytesStore, KeyValueStore, SessionStore, WindowStore
+from streamer.state.ttl import TtlKeyValueStore
 from streamer.state.versioned import VersionedKeyValueStore
-from streamer.topology.nodes import SinkNode, StoreKind
+from streamer.topology.nodes import SinkNode, StoreKind, StoreSpec
 
 if TYPE_CHECKING:
     from streamer.runtime.task import RecordSink, Task
@@ -83,18 +84,20 @@ def payload_preview(key: bytes | None, value: bytes | None) -> str:
     return f"key {_preview(key)}, value {_preview(value)}"
 
 
-def typed_store(
-    kind: StoreKind,
-    store: BytesStore,
-    key_serde: Any,
-    value_serde: Any,
-    history_retention: int | None = None,
-) -> Any:
+def typed_store(spec: StoreSpec, store: BytesStore, stream_time: Callable[[], int]) -> Any:
+    """The typed view of ``spec``'s kind over ``store``; a ``KEY_VALUE_TTL`` store reads the
+    task's ``stream_time`` to tell live keys from expired ones."""
+    kind, key_serde, value_serde = spec.kind, spec.key_serde, spec.value_serde
+    if kind is StoreKind.KEY_VALUE_TTL:
+        if spec.ttl_ms is None:
+            msg = f"key-value-ttl store {store.name!r} has no time to live"
+            raise StateError(msg)
+        return TtlKeyValueStore(store, key_serde, value_serde, spec.ttl_ms, stream_time)
     if kind is StoreKind.VERSIONED:
-        if history_retention is None:
+        if spec.history_retention is None:
             msg = f"versioned store {store.name!r} has no history retention"
             raise StateError(msg)
-        return VersionedKeyValueStore(store, key_serde, value_serde, history_retention)
+        return VersionedKeyValueStore(store, key_serde, value_serde, spec.history_retention)
     if kind is StoreKind.KEY_VALUE:
         return KeyValueStore(store, key_serde, value_serde)
     if kind is StoreKind.WINDOW:

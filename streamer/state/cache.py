@@ -55,6 +55,7 @@ class CachingStore:
         self._dirty: dict[bytes, bytes | None] = {}
         self._dirty_keys: list[bytes] = []  # sorted keys of _dirty
         self._dirty_bytes = 0
+        self._discards = 0
 
     @property
     def name(self) -> str:
@@ -72,6 +73,12 @@ class CachingStore:
     def dirty_count(self) -> int:
         """How many keys have uncommitted writes (tombstones included)."""
         return len(self._dirty)
+
+    @property
+    def discards(self) -> int:
+        """How many times :meth:`discard` ran: a view that keeps a position in the store
+        (the expiry cursor of :mod:`streamer.state.ttl`) starts over when it changes."""
+        return self._discards
 
     @property
     def dirty_bytes(self) -> int:
@@ -186,6 +193,7 @@ class CachingStore:
         """Drop uncommitted writes (the transaction aborted); returns how many keys were dirty."""
         count = len(self._dirty)
         self._clear()
+        self._discards += 1
         return count
 
     def _clear(self) -> None:

@@ -50,6 +50,7 @@ class StoreKind(enum.Enum):
     WINDOW = "window"
     SESSION = "session"
     VERSIONED = "versioned"
+    KEY_VALUE_TTL = "key-value-ttl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +64,17 @@ class StoreSpec:
     changelog: bool = True
     history_retention: int | None = None
     """Milliseconds of history a ``VERSIONED`` store keeps; None for other kinds."""
+    ttl_ms: int | None = None
+    """Milliseconds of stream time a ``KEY_VALUE_TTL`` store keeps an unwritten key."""
 
     def changelog_topic(self, app_id: str) -> str:
         return f"{app_id}-{self.name}-changelog"
 
     def describe_kind(self) -> str:
-        """The kind, with the history retention of a versioned store."""
+        """The kind, with the history retention of a versioned store or the time to live
+        of a key-value store with one."""
+        if self.ttl_ms is not None:
+            return f"{self.kind.value}, ttl {self.ttl_ms} ms"
         if self.history_retention is None:
             return self.kind.value
         return f"{self.kind.value}, history {self.history_retention} ms"
