@@ -5,6 +5,9 @@ model computed from the input, with no change lost or applied twice across the k
 Suppress: each output partition must be exactly the sequence a model of the buffer emits
 for its input partition, so a buffered update is neither lost nor emitted twice when its
 task restarts from the buffer's changelog.
+
+Each worker has a state directory of its own, and the killed one loses its directory, so
+stores are rebuilt from their changelogs, not found on disk.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -20,7 +24,7 @@ from typing import Any
 
 from streamer.kafka.clients import produce
 from streamer.partitioner import partition_for_key
-from streamer.runtime.config import Guarantee
+from streamer.runtime.config import AppConfig, Guarantee
 from streamer.testing.kafka import KafkaCluster
 from tests.integration.support import (
     WorkerProcess,
@@ -114,7 +118,25 @@ def _produce_in_slices(
     return thread
 
 
+def _workers(
+    spec: str, config: AppConfig, env: dict[str, str], tmp_path: Path
+) -> list[WorkerProcess]:
+    """Two worker processes, each with a state directory of its own (as on two hosts), so
+    a task that moves between them is rebuilt from its changelogs."""
+    return [
+        WorkerProcess(
+            spec,
+            dataclasses.replace(config, instance=i, state_dir=tmp_path / f"state-{i}"),
+            env,
+            tmp_path,
+        )
+        for i in range(2)
+    ]
+
+
 def _run_with_kills(workers: list[WorkerProcess], kills: int) -> None:
+    """SIGKILL the last worker ``kills`` times while it works; each time it restarts with
+    its local state deleted, so its tasks restore their stores from the changelogs."""
     for worker in workers:
         worker.start()
     victim = workers[-1]
@@ -122,6 +144,7 @@ def _run_with_kills(workers: list[WorkerProcess], kills: int) -> None:
         victim.wait_until_processing()
         time.sleep(1.5)  # let it work mid-transaction before the kill
         victim.kill()
+        shutil.rmtree(victim.config.state_dir, ignore_errors=True)
         victim.start()
 
 
@@ -130,16 +153,9 @@ def test_regrouped_table_is_exact_across_sigkills(
 ) -> None:
     source, sink = new_topic(partitions=4), new_topic(partitions=4)
     bootstrap = kafka.bootstrap_servers
-    config = app_config(bootstrap, tmp_path / "state", guarantee=Guarantee.EXACTLY_ONCE)
-    workers = [
-        WorkerProcess(
-            "tests.integration.table_op_apps:group_totals",
-            dataclasses.replace(config, instance=i),
-            {INPUT: source, OUTPUT: sink},
-            tmp_path,
-        )
-        for i in range(2)
-    ]
+    config = app_config(bootstrap, tmp_path, guarantee=Guarantee.EXACTLY_ONCE)
+    env = {INPUT: source, OUTPUT: sink}
+    workers = _workers("tests.integration.table_op_apps:group_totals", config, env, tmp_path)
     updates = _table_updates(seed=16)
     producer = _produce_in_slices(bootstrap, source, updates, seconds=12)
     try:
@@ -195,16 +211,9 @@ def test_suppress_buffer_is_exact_across_sigkills(
 ) -> None:
     source, sink = new_topic(partitions=4), new_topic(partitions=4)
     bootstrap = kafka.bootstrap_servers
-    config = app_config(bootstrap, tmp_path / "state", guarantee=Guarantee.EXACTLY_ONCE)
-    workers = [
-        WorkerProcess(
-            "tests.integration.table_op_apps:suppressed_rows",
-            dataclasses.replace(config, instance=i),
-            {INPUT: source, OUTPUT: sink},
-            tmp_path,
-        )
-        for i in range(2)
-    ]
+    config = app_config(bootstrap, tmp_path, guarantee=Guarantee.EXACTLY_ONCE)
+    env = {INPUT: source, OUTPUT: sink}
+    workers = _workers("tests.integration.table_op_apps:suppressed_rows", config, env, tmp_path)
     updates = _suppress_updates(seed=4)
     producer = _produce_in_slices(bootstrap, source, updates, seconds=12)
     try:
