@@ -7,9 +7,10 @@ that a type checker checks the functions given to each step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, overload
 
-from streamer.dsl._types import K2, V2, VO, VR, K, V
+from streamer.dsl._types import K2, KO, V2, VO, VR, K, V
+from streamer.dsl.fk_join import foreign_key_join
 from streamer.errors import TopologyError
 from streamer.processors.api import Processor
 from streamer.processors.stateless import PassThroughProcessor
@@ -211,6 +212,7 @@ class Table(Generic[K, V]):
         )
         return Table(graph, node, self._view, key_serde, value_serde)
 
+    @overload
     def join(
         self,
         other: Table[K, VO],
@@ -218,13 +220,42 @@ class Table(Generic[K, V]):
         *,
         name: str,
         value_serde: Serde[Any] | None = None,
-    ) -> Table[K, VR]:
+    ) -> Table[K, VR]: ...
+
+    @overload
+    def join(
+        self,
+        other: Table[KO, VO],
+        joiner: Callable[[V, VO], VR],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
+        foreign_key: Callable[[V], KO | None],
+    ) -> Table[K, VR]: ...
+
+    def join(
+        self,
+        other: Table[Any, Any],
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
+        foreign_key: Callable[[Any], Any] | None = None,
+    ) -> Table[Any, Any]:
         """Inner table-table join on the key: a row exists when both sides have one.
+
+        With ``foreign_key``, a foreign-key join: ``foreign_key(value)`` names the row of
+        ``other`` (keyed by that foreign key) that this table's row joins; the result is keyed
+        by this table's keys, and has no row where the foreign key is None or names no row.
+        See ``docs/joins.md`` for its internal topics and stores.
 
         Joined values use ``value_serde``, else the builder's default value serde.
         """
+        if foreign_key is not None:
+            return foreign_key_join(self, other, foreign_key, joiner, "inner", name, value_serde)
         return self._join(other, joiner, "inner", name, value_serde)
 
+    @overload
     def left_join(
         self,
         other: Table[K, VO],
@@ -232,8 +263,35 @@ class Table(Generic[K, V]):
         *,
         name: str,
         value_serde: Serde[Any] | None = None,
-    ) -> Table[K, VR]:
-        """A row for every row of this table; ``other`` may be None."""
+    ) -> Table[K, VR]: ...
+
+    @overload
+    def left_join(
+        self,
+        other: Table[KO, VO],
+        joiner: Callable[[V, VO | None], VR],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
+        foreign_key: Callable[[V], KO | None],
+    ) -> Table[K, VR]: ...
+
+    def left_join(
+        self,
+        other: Table[Any, Any],
+        joiner: Callable[[Any, Any], Any],
+        *,
+        name: str,
+        value_serde: Serde[Any] | None = None,
+        foreign_key: Callable[[Any], Any] | None = None,
+    ) -> Table[Any, Any]:
+        """A row for every row of this table; ``other`` may be None.
+
+        With ``foreign_key``, a foreign-key join (see :meth:`join`): the right value is None
+        when the foreign key is None or names no row.
+        """
+        if foreign_key is not None:
+            return foreign_key_join(self, other, foreign_key, joiner, "left", name, value_serde)
         return self._join(other, joiner, "left", name, value_serde)
 
     def outer_join(

@@ -48,14 +48,15 @@ class TopicLayout:
 def prepare_topics(topology: Topology, config: AppConfig, admin: AdminClient) -> TopicLayout:
     """Check that user topics exist, then create repartition, changelog and DLQ topics.
 
-    Repartition topics get the largest partition count of the user source topics; each
+    Repartition topics get the partition count of the user topics they are read with, else
+    the largest of the user stream sources (:meth:`Topology.internal_partition_counts`); each
     changelog gets the partition count of its sub-topology's input, so changelog partition
     ``p`` belongs to task ``p``. Raises :class:`ConfigError` naming missing input topics.
     """
     prefix = config.prefix
     user_sources = _check_user_topics_exist(topology, config, admin)
     counts = {t: len(admin.partitions(t)) for t in user_sources}
-    repartition = _repartition_counts(topology, prefix, counts)
+    repartition = topology.internal_partition_counts(counts, prefix)
     counts.update(repartition)
     topology.validate_partitions(counts, prefix)
     changelogs = _changelog_counts(topology, prefix, counts)
@@ -118,18 +119,6 @@ def _partitioned_output_counts(topology: Topology, admin: AdminClient) -> dict[s
         if not ref.internal
     }
     return {topic: len(admin.partitions(topic)) for topic in sorted(topics)}
-
-
-def _repartition_counts(topology: Topology, prefix: str, counts: dict[str, int]) -> dict[str, int]:
-    """Every repartition topic gets the largest partition count of the user stream sources
-    (global tables excluded), or 1 when the app has none."""
-    stream_sources = [ref.name for ref in topology.source_topics() if not ref.internal]
-    repartition_count = max((counts[t] for t in stream_sources), default=1)
-    return {
-        ref.resolve(prefix): repartition_count
-        for ref in topology.source_topics() | topology.sink_topics()
-        if ref.internal
-    }
 
 
 def _changelog_counts(topology: Topology, prefix: str, counts: dict[str, int]) -> dict[str, int]:

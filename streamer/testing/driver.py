@@ -91,8 +91,9 @@ def default_partition(key: bytes | None, partitions: int) -> int:
 class TopologyTestDriver:
     """Pipe records in, read records out, inspect stores, move the wall clock.
 
-    ``partitions`` gives the partition count of topics (default 1 each), so multi-task
-    behaviour can be tested; ``state="rocksdb"`` with ``state_dir`` uses real RocksDB stores.
+    ``partitions`` gives the partition count of topics (default 1 each; internal topics
+    default to the counts the worker would give them), so multi-task behaviour can be
+    tested; ``state="rocksdb"`` with ``state_dir`` uses real RocksDB stores.
     ``log_payloads`` adds a bounded preview of a failed record's raw key and value to its
     error message, warning and dead-letter header, as the worker's option of that name does.
     """
@@ -129,6 +130,10 @@ class TopologyTestDriver:
                     serdes = (node.key_serde, node.value_serde)
                     self._sink_serdes.setdefault(ref.resolve(app_id), serdes)
         self._globals = GlobalStores(topology, lambda name: self._open(f"global/{name}", name))
+        user_topics = {ref.name for ref in topology.source_topics() if not ref.internal}
+        self._internal_counts = topology.internal_partition_counts(
+            {t: self.partitions.get(t, 1) for t in user_topics}, app_id
+        )
         topology.validate_partitions(
             {t: self.partition_count(t) for t in self._all_source_topics()}, app_id
         )
@@ -136,7 +141,10 @@ class TopologyTestDriver:
     # --- input ------------------------------------------------------------------------------
 
     def partition_count(self, topic: str) -> int:
-        return self.partitions.get(topic, 1)
+        """``partitions[topic]``; else, for an internal topic, the count the worker would
+        create it with (:meth:`Topology.internal_partition_counts`); else 1."""
+        count = self.partitions.get(topic)
+        return self._internal_counts.get(topic, 1) if count is None else count
 
     def _all_source_topics(self) -> set[str]:
         return {ref.resolve(self.app_id) for ref in self.topology.source_topics()}

@@ -65,6 +65,33 @@ class Topology:
                 topics[spec.changelog_topic(app_id)] = "changelog"
         return topics
 
+    def internal_partition_counts(
+        self, user_counts: Mapping[str, int], app_id: str
+    ) -> dict[str, int]:
+        """The partition count of every internal topic, resolved for ``app_id``.
+
+        ``user_counts`` maps the user topics the app reads to their partition counts. An
+        internal topic read by a sub-topology that also reads user topics gets their largest
+        count, so that it is co-partitioned with them (a repartitioned stream joining a
+        table; a foreign-key join's subscriptions, partitioned like the right table, and its
+        responses, like the left). Any other gets the largest count of the user stream
+        sources, or 1 when the app has none.
+        """
+        default = max(
+            (user_counts[ref.name] for ref in self.source_topics() if not ref.internal),
+            default=1,
+        )
+        counts: dict[str, int] = {}
+        for sub in self.subtopologies:
+            user = [user_counts[ref.name] for ref in sub.source_topics if not ref.internal]
+            for ref in sub.source_topics:
+                if ref.internal:
+                    counts[ref.resolve(app_id)] = max(user, default=default)
+        for ref in self.sink_topics():
+            if ref.internal:
+                counts.setdefault(ref.resolve(app_id), default)
+        return counts
+
     def subtopology_for(self, topic: str, app_id: str) -> SubTopology | None:
         for sub in self.subtopologies:
             if any(ref.resolve(app_id) == topic for ref in sub.source_topics):

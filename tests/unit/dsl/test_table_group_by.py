@@ -11,6 +11,7 @@ from streamer.errors import ProcessingError, SerializationError
 from streamer.processors.grouped_tables import Change, ChangeSerde, PairSerde
 from streamer.serde import LongSerde, StringSerde
 from streamer.testing import TopologyTestDriver
+from streamer.testing.driver import default_partition
 
 
 def _by_region(_user: Any, row: Any) -> tuple[Any, Any]:
@@ -127,7 +128,14 @@ def test_groups_live_in_the_task_that_owns_them() -> None:
             driver.pipe("users", f"u{n}", {"region": regions[n % 8], "balance": n})
         for n in range(0, 40, 2):
             driver.pipe("users", f"u{n}", {"region": regions[(n + 1) % 8], "balance": n})
-        counts = {region: driver.store("per-region").get(region) for region in regions}
+        # The repartition topic has the input's 4 partitions: each group lives in one task.
+        assert driver.partition_count("test-app-by-region-repartition") == 4
+        counts = {
+            region: driver.store("per-region", partition=default_partition(region.encode(), 4)).get(
+                region
+            )
+            for region in regions
+        }
         assert counts == {f"r{n}": 0 if n % 2 == 0 else 10 for n in range(8)}
 
 

@@ -38,6 +38,10 @@ def pipeline(
     return priced.map_values(lambda v: f"{v:.2f}")
 
 
+def foreign_key_join(orders: Table[str, int], names: Table[int, str]) -> Table[str, str]:
+    return orders.join(names, lambda n, name: name * n, foreign_key=lambda n: n, name="fk")
+
+
 untyped = StreamsBuilder().stream("in").map_values(lambda v: v["x"]).filter(lambda k, v: v)
 """
 
@@ -54,6 +58,10 @@ def pipeline(s: Stream[str, int], t: Table[int, str]) -> None:
     t.map_values(lambda v: v + 1)  # error
     s.group_by_key().reduce(lambda a, b: str(a + b), name="r")  # error
     del out
+
+
+def foreign_key(orders: Table[str, int], names: Table[int, str]) -> None:
+    orders.join(names, lambda n, name: name, foreign_key=lambda n: str(n), name="fk")  # error
 """
 
 
@@ -90,5 +98,5 @@ def test_correctly_typed_pipelines_pass(mypy_errors: dict[str, dict[int, str]]) 
 def test_wrongly_typed_lambdas_are_caught(mypy_errors: dict[str, dict[int, str]]) -> None:
     lines = textwrap.dedent(BAD).lstrip().splitlines()
     marked = {n for n, line in enumerate(lines, start=1) if line.endswith("# error")}
-    assert len(marked) == 7
+    assert len(marked) == 8
     assert set(mypy_errors["bad"]) == marked, mypy_errors["bad"]
