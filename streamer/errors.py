@@ -19,6 +19,7 @@ Hierarchy (classes defined outside this module name their module)::
     ├── QueryError               (streamer.query) a query the server refused or could not answer
     ├── BadKey                   (streamer.query.reads) a query's key cannot be encoded
     ├── UnknownStore             (streamer.query.routing) a query names no store of the app
+    ├── UnroutableKey            (streamer.query.routing) a custom partitioner cannot place a key
     └── StoreUnavailable         (streamer.query.stores) a task's store is not open here
 
 Every exception class defined anywhere under ``streamer`` is drawn here, and derives from
