@@ -3,8 +3,10 @@
 Two inputs feed one windowed aggregate: an event with an even value goes to topic "evens",
 an odd one to "odds", and each input has its own adder, so a window's aggregate
 ``[sum of evens, sum of odds, count of evens, count of odds]`` shows which adder saw which
-record. The expected output after each record is computed from scratch by the brute-force
-window models of ``window_models`` (the same ones plain windowed aggregations are held to).
+record (sessions merge with an element-wise sum). The expected output after each record is
+computed by the reference window models of ``window_models`` (the same ones plain windowed
+aggregations are held to): tumbling, hopping, sliding and session windows, emitting updates
+or final results.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from window_models import (
     Arrival,
     Event,
     FixedModel,
+    SessionModel,
     SlidingModel,
     WindowModel,
     arrivals,
@@ -26,7 +29,13 @@ from window_models import (
     order,
 )
 
-from streamer import HoppingWindows, SlidingWindows, StreamsBuilder, TumblingWindows
+from streamer import (
+    HoppingWindows,
+    SessionWindows,
+    SlidingWindows,
+    StreamsBuilder,
+    TumblingWindows,
+)
 from streamer.testing import TestRecord, TopologyTestDriver
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -51,7 +60,12 @@ def run(windows: Any, stream: Sequence[Event], emit: str, flush_ts: int) -> list
         evens.cogroup(lambda _k, v, a: [a[0] + v, a[1], a[2] + 1, a[3]])
         .cogroup(odds, lambda _k, v, a: [a[0], a[1] + v, a[2], a[3] + 1])
         .windowed_by(windows)
-        .aggregate(lambda: [0, 0, 0, 0], name="agg", emit=emit)
+        .aggregate(
+            lambda: [0, 0, 0, 0],
+            name="agg",
+            emit=emit,
+            merger=lambda _k, a, b: [x + y for x, y in zip(a, b, strict=True)],
+        )
         .to_stream()
         .to("out")
     )
@@ -134,3 +148,28 @@ def test_sliding_cogroup_matches_the_model(
 ) -> None:
     stream = data.draw(events([grace, size + grace]), label="stream")
     check(SlidingModel(size, grace), SlidingWindows(size=size, grace=grace), stream, emit)
+
+
+@SETTINGS
+@given(data=st.data(), gap=st.integers(1, 30), grace=st.integers(0, 30), emit=emits)
+def test_session_cogroup_matches_the_model(
+    data: st.DataObject, gap: int, grace: int, emit: str
+) -> None:
+    stream = data.draw(events([gap, grace, gap + grace]), label="stream")
+    seen = arrivals(stream)
+    flush_ts = (seen[-1].time if seen else 0) + FLUSH_AFTER
+    steps = run(SessionWindows(gap=gap, grace=grace), stream, emit, flush_ts)
+    model = SessionModel(gap, grace)
+    flush = Arrival("~flush", 0, flush_ts, flush_ts)
+    for i, a in enumerate([*seen, flush]):
+        step = model.step(a)
+        got = sorted(((r.key, r.value) for r in steps[i]), key=order)
+        expected: list[Any] = []
+        if emit == "update" and step.created is not None and a is not flush:
+            created = step.created.windowed()
+            expected = [(s.windowed(), None) for s in step.removed if s.windowed() != created]
+            expected.append((created, fold([b.value for b in step.created.records])))
+        elif emit == "final":
+            closed = [s for s in step.closed if s.key != "~flush"]
+            expected = [(s.windowed(), fold([b.value for b in s.records])) for s in closed]
+        assert got == sorted(expected, key=order), f"after record {i}"
