@@ -25,14 +25,15 @@ Invariants:
 * A write happens at the current stream time, which is above the ``updated_at`` of every key
   purged so far (they expired, and ``ttl_ms > 0``): new index rows always sort after the
   purged ones. The purge therefore resumes where it stopped, and its cost is bounded by the
-  rows it examines. After :meth:`~streamer.state.cache.CachingStore.discard` (an aborted
-  transaction brings purged keys back) it starts from the first index row again.
+  rows it examines. It also remembers a lower bound of the next row's ``updated_at`` (the
+  first row it saw past the expiry threshold, lowered by every write), so while no key can
+  have expired it reads nothing. After :meth:`~streamer.state.cache.CachingStore.discard`
+  (an aborted transaction brings purged keys back) it starts from the first index row again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from itertools import islice
 from typing import Generic, NamedTuple, TypeVar
 
 from streamer.errors import StateError
@@ -47,6 +48,9 @@ V = TypeVar("V")
 _PRIMARY = layout.PRIMARY
 _INDEX = layout.INDEX
 _PRIMARY_END = prefix_upper_bound(_PRIMARY)
+_INDEX_END = prefix_upper_bound(_INDEX)
+_NO_ROWS = layout.MAX_TIME
+"""``_earliest`` of an index with no rows: above every time a purge can ask about."""
 _EMPTY = b""
 
 
@@ -81,6 +85,9 @@ class TtlKeyValueStore(Generic[K, V]):
         self.ttl_ms = ttl_ms
         self._stream_time = stream_time
         self._scan_from = _INDEX
+        # A lower bound of every index row's updated_at at or after _scan_from (None:
+        # unknown): no key can have expired while it is >= the expiry threshold.
+        self._earliest: int | None = None
         self._discards_seen = self._discards()
 
     @property
@@ -168,6 +175,8 @@ class TtlKeyValueStore(Generic[K, V]):
                 batch.append((_index_key(old[0], key_bytes), None))
             batch.append((_PRIMARY + key_bytes, layout.encode_time(now) + data))
             batch.append((_index_key(now, key_bytes), _EMPTY))
+            if self._earliest is not None and now < self._earliest:
+                self._earliest = now
         self._store.write_batch(batch)
 
     def delete(self, key: K) -> None:
@@ -177,22 +186,36 @@ class TtlKeyValueStore(Generic[K, V]):
         """Delete expired keys, oldest write first; returns ``(key, updated_at)`` of each.
 
         Examines at most ``limit`` index rows (stale ones are deleted and not returned), so
-        its cost per call is bounded whatever the store holds.
+        its cost per call is bounded whatever the store holds; while no key can have expired
+        (see ``_earliest``), it reads nothing at all.
         """
         if self._discards() != self._discards_seen:
             self._discards_seen = self._discards()
-            self._scan_from = _INDEX
+            self._scan_from, self._earliest = _INDEX, None
         # Expired: updated_at + ttl_ms <= now, that is updated_at < now - ttl_ms + 1.
         threshold = self._stream_time() - self.ttl_ms + 1
         if threshold <= layout.MIN_TIME:
             return []
-        bound = _INDEX + layout.encode_time(threshold)
-        if self._scan_from >= bound:
+        if self._earliest is not None and self._earliest >= threshold:
             return []
-        examined = list(islice(self._store.range(self._scan_from, bound), limit))
+        bound = _INDEX + layout.encode_time(threshold)
+        examined: list[bytes] = []
+        self._earliest = _NO_ROWS
+        for index_row, _ in self._store.range(self._scan_from, _INDEX_END):
+            if index_row >= bound:
+                self._earliest = layout.decode_time(index_row, 1)
+                break
+            if len(examined) == limit:
+                self._earliest = None  # more expired rows: scan again at the next call
+                break
+            examined.append(index_row)
+        return self._purge(examined)
+
+    def _purge(self, examined: list[bytes]) -> list[tuple[K, int]]:
+        """Delete the index rows ``examined`` and, where they are current, their keys."""
         purged: list[tuple[K, int]] = []
         batch: list[tuple[bytes, bytes | None]] = []
-        for index_row, _ in examined:
+        for index_row in examined:
             updated_at = layout.decode_time(index_row, 1)
             key_bytes = index_row[9:]
             batch.append((index_row, None))
@@ -202,7 +225,7 @@ class TtlKeyValueStore(Generic[K, V]):
                 purged.append((self._key_serde.decode(key_bytes), updated_at))
         if examined:
             self._store.write_batch(batch)
-            self._scan_from = examined[-1][0] + b"\x00"
+            self._scan_from = examined[-1] + b"\x00"
         return purged
 
     def _discards(self) -> int:
