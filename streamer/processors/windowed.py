@@ -60,8 +60,9 @@ class _WindowedBase(Processor):
     def _advance(self) -> int:
         """Move observed time up to stream time; returns it."""
         stream_time = self.context.stream_time
-        self._idle_since = self.context.wall_clock_time
-        self._idle_stream_time = stream_time
+        if self.idle_close_ms is not None:  # the idle clock is read by idle closing only
+            self._idle_since = self.context.wall_clock_time
+            self._idle_stream_time = stream_time
         if stream_time > self.observed_time:
             self.observed_time = stream_time
         return self.observed_time
@@ -127,27 +128,27 @@ class FixedWindowAggregateProcessor(_WindowedBase):
         self.store = context.store(self.store_name)
 
     def process(self, record: Record) -> None:
-        key = record.key
-        if key is None or record.value is None:
+        key, value = record.key, record.value
+        if key is None or value is None:
             self.drops.skipped(self.context, key_missing=key is None)
             return
         observed = self._advance()
         close_time = observed - self.windows.grace
         size = self.windows.end_of(0)
+        store, emit = self.store, not self.emit_final
         accepted = False
         for start in self.windows.windows_for(record.timestamp):
             end = start + size
             if end <= close_time:
                 continue
             accepted = True
-            current = self.store.fetch(key, start)
-            if current is None:
-                current = self.initializer()
-            updated = self.adder(key, record.value, current)
-            self.store.put(key, start, updated)
-            if self._earliest is not None and start < self._earliest:
+            current = store.fetch(key, start)
+            exists = current is not None
+            updated = self.adder(key, value, current if exists else self.initializer())
+            store.put(key, start, updated, exists=exists)
+            if not exists and self._earliest is not None and start < self._earliest:
                 self._earliest = start
-            if not self.emit_final:
+            if emit:
                 self._emit(Record(Windowed(key, start, end), updated, record.timestamp, ()))
         if not accepted:
             self._late(record)
@@ -156,17 +157,21 @@ class FixedWindowAggregateProcessor(_WindowedBase):
     def _close_windows(self, observed_time: int) -> None:
         # Window [s, s + size) is closed once observed >= s + size + grace.
         bound = observed_time - self.windows.retention + 1
-        if bound <= self._closed_bound:
+        previous = self._closed_bound
+        if bound <= previous:
             return
         self._closed_bound = bound
         if self._earliest is not None and bound <= self._earliest:
             return  # no window in the store starts before the bound: nothing to scan
         size = self.windows.end_of(0)
-        for key, start, value in list(self.store.windows_starting_before(bound)):
+        # No window starts before the previous bound: they were deleted by the last close
+        # (and no record reopens a closed window), so the scans start there.
+        since = None if previous == NO_TIME else previous
+        for key, start, value in list(self.store.windows_starting_before(bound, since=since)):
             if self.emit_final:
                 self._emit(Record(Windowed(key, start, start + size), value, start + size - 1, ()))
             self.store.delete(key, start)
-        first = next(iter(self.store.windows_starting_before(NO_WINDOW)), None)
+        first = next(iter(self.store.windows_starting_before(NO_WINDOW, since=bound)), None)
         self._earliest = NO_WINDOW if first is None else first[1]
 
 

@@ -23,7 +23,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rocksdict import DbClosedError, Options, Rdict, WriteBatch, WriteBufferManager, WriteOptions
+from rocksdict import (
+    DbClosedError,
+    Options,
+    Rdict,
+    ReadOptions,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
+)
 
 from streamer.errors import StateError
 from streamer.state.base import closed_error, prefix_upper_bound, range_is_empty
@@ -60,6 +68,20 @@ def _options() -> Any:
     # Unlogged writes (restore) survive a crash only through flushed memtables: flushing
     # every column family together keeps the position from being flushed without its data.
     options.set_atomic_flush(True)
+    return options
+
+
+def _read_options(end: bytes | None, reverse: bool) -> Any:
+    """Read options that stop a forward scan at ``end`` inside RocksDB.
+
+    Without an upper bound, an iterator that has passed the last live key of the range walks
+    every deleted key (tombstone) after it before it finds the next live key, so a scan just
+    below recently deleted rows (closed windows) costs more the more rows were deleted.
+    Reverse scans stop themselves: rocksdict 0.3's lower bound does not bound from below.
+    """
+    options = ReadOptions()
+    if end is not None and not reverse:
+        options.set_iterate_upper_bound(end)
     return options
 
 
@@ -153,7 +175,7 @@ class RocksDBStore:
         if range_is_empty(start, end):
             return iter(())
         try:
-            it = self._db.iter()
+            it = self._db.iter(_read_options(end, reverse))
             if reverse:
                 self._seek_last_below(it, end)
             elif start is None:

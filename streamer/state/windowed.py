@@ -40,6 +40,18 @@ def _index_upper(time: int) -> bytes | None:
     return layout.INDEX + layout.encode_time(max(time, layout.MIN_TIME))
 
 
+def _index_lower(time: int) -> bytes | None:
+    """Inclusive lower bound of index rows whose time is ``>= time`` (any int ``time``)."""
+    if time > layout.MAX_TIME:
+        return prefix_upper_bound(layout.INDEX)
+    return layout.INDEX + layout.encode_time(max(time, layout.MIN_TIME))
+
+
+_IMMUTABLE = frozenset({str, bytes, int})
+"""Key types whose encoding cannot change between two calls with the same object."""
+_NO_KEY = object()
+
+
 class _TimedStore(Generic[K, V]):
     def __init__(self, store: BytesStore, key_serde: Serde[K], value_serde: Serde[V]) -> None:
         self._store = store
@@ -73,23 +85,52 @@ class WindowStore(_TimedStore[K, V]):
     :meth:`windows_starting_before` yields all keys' windows by ascending start (ties by
     encoded key length, then encoded key bytes); :meth:`all` yields by encoded key length,
     encoded key bytes, then ascending start.
+
+    The last key encoded is remembered (for keys of immutable types only), so the usual
+    read-modify-write of one record (:meth:`fetch`, then :meth:`put` of the same key)
+    encodes the key once.
     """
 
-    def put(self, key: K, window_start: int, value: V | None) -> None:
-        """Store ``value`` for the window; ``None`` deletes it."""
-        key_bytes = self._encode_key(key)
-        primary = layout.window_key(key_bytes, window_start)
-        index = layout.window_index_key(key_bytes, window_start)
+    def __init__(self, store: BytesStore, key_serde: Serde[K], value_serde: Serde[V]) -> None:
+        super().__init__(store, key_serde, value_serde)
+        self._last_key: object = _NO_KEY
+        self._last_prefixed = b""
+
+    def _prefixed(self, key: K) -> bytes:
+        """The key's encoding, length-prefixed (see :mod:`streamer.state.layout`)."""
+        if key is self._last_key:
+            return self._last_prefixed
+        prefixed = layout.length_prefixed(self._encode_key(key))
+        if type(key) in _IMMUTABLE:
+            self._last_key, self._last_prefixed = key, prefixed
+        return prefixed
+
+    def put(self, key: K, window_start: int, value: V | None, *, exists: bool = False) -> None:
+        """Store ``value`` for the window; ``None`` deletes it.
+
+        ``exists=True`` says the window is stored already (the caller has just fetched its
+        value from this store): its time-index row is in place, so only the value row is
+        written. Passing it for a window that is not stored leaves a window that
+        :meth:`windows_starting_before` never yields.
+        """
+        prefixed = self._prefixed(key)
+        time = layout.encode_time(window_start)
+        primary = layout.PRIMARY + prefixed + time
         if value is None:
-            self._store.write_batch([(primary, None), (index, None)])
+            self._store.write_batch([(primary, None), (layout.INDEX + time + prefixed, None)])
+        elif exists:
+            self._store.put(primary, self._encode_value(value))
         else:
-            self._store.write_batch([(primary, self._encode_value(value)), (index, _EMPTY)])
+            row = self._encode_value(value)
+            self._store.write_batch([(primary, row), (layout.INDEX + time + prefixed, _EMPTY)])
 
     def delete(self, key: K, window_start: int) -> None:
         self.put(key, window_start, None)
 
     def fetch(self, key: K, window_start: int) -> V | None:
-        return self._value(layout.window_key(self._encode_key(key), window_start))
+        primary = layout.PRIMARY + self._prefixed(key) + layout.encode_time(window_start)
+        data = self._store.get(primary)
+        return None if data is None else self._value_serde.decode(data)
 
     def fetch_range(self, key: K, time_from: int, time_to: int) -> Iterator[tuple[int, V]]:
         """``(window_start, value)`` for the key's windows with start in ``[from, to]``."""
@@ -109,9 +150,14 @@ class WindowStore(_TimedStore[K, V]):
         for row, value in rows:
             yield layout.decode_time(row, len(row) - 8), decode(value)
 
-    def windows_starting_before(self, time: int) -> Iterator[tuple[K, int, V]]:
-        """``(key, window_start, value)`` of every window with start ``< time``, by start."""
-        return self._indexed(self._store.range(layout.INDEX, _index_upper(time)))
+    def windows_starting_before(
+        self, time: int, *, since: int | None = None
+    ) -> Iterator[tuple[K, int, V]]:
+        """``(key, window_start, value)`` of every window with start ``< time`` (and
+        ``>= since`` when given), by start. A caller that knows no window starts before
+        ``since`` (it deleted them) passes it, so the scan does not pass their deleted rows."""
+        lower = layout.INDEX if since is None else _index_lower(since)
+        return self._indexed(self._store.range(lower, _index_upper(time)))
 
     def _indexed(self, rows: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[K, int, V]]:
         decode_key = self._key_serde.decode
