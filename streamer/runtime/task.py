@@ -38,12 +38,12 @@ from streamer.processors.api import (
     Processor,
     PunctuationType,
     Punctuator,
-    Record,
     RecordOrigin,
     TaskCounters,
 )
 from streamer.processors.stateless import PassThroughProcessor
 from streamer.runtime.config import ErrorPolicy
+from streamer.runtime.fusion import Entry, EntryProcessor, build_entries, is_fused
 from streamer.runtime.sinks import PartitionCount, make_sink
 from streamer.runtime.task_context import (
     NodeContext,
@@ -93,13 +93,14 @@ class TaskId:
 
 
 class _SourceEntry(NamedTuple):
-    """A source node with its decoders and its forward, bound once for the hot path."""
+    """A source node with its decoders and its children's entries, bound once for the hot
+    path (see :mod:`streamer.runtime.fusion`)."""
 
     node: SourceNode
     decode_key: Callable[[bytes], Any]
     decode_value: Callable[[bytes], Any]
     extractor: Callable[[Any, Any, int], int] | None
-    forward: Callable[[Record], None]
+    entry: Entry
 
 
 @dataclass(slots=True)
@@ -184,23 +185,32 @@ class Task:
             else:
                 processor = node.factory()
             processors[name] = processor
-        # Children before parents, so a parent's init may already forward safely.
+        children_of = {
+            name: [c for c in topology.children(name) if c in processors]
+            for name in subtopology.nodes
+        }
+        entries = build_entries(subtopology.nodes, processors, children_of)
+        # Children before parents, so a parent's init may already forward safely. A parent
+        # forwards to a fused child through its entry.
         for name in reversed(subtopology.nodes):
             node = topology.node(name)
-            children = {c: processors[c] for c in topology.children(name) if c in processors}
+            children = {
+                c: EntryProcessor(entries[c]) if is_fused(processors[c]) else processors[c]
+                for c in children_of[name]
+            }
             allowed = frozenset(node.stores) if isinstance(node, ProcessorNode) else frozenset()
             context = NodeContext(self, name, children, allowed)
             self._contexts.append(context)
             processors[name].init(context)
         self._processors = processors
-        # A source only forwards: records go straight to its children's context.
+        # A source only passes records on: its entry calls its children's entries.
         for node in source_nodes:
             entry = _SourceEntry(
                 node,
                 node.key_serde.decode,
                 node.value_serde.decode,
                 node.timestamp_extractor,
-                processors[node.name].context.forward,
+                entries[node.name],
             )
             for ref in node.topics:
                 self._sources.setdefault(ref.resolve(self.app_id), []).append(entry)
@@ -227,31 +237,27 @@ class Task:
         self._origin_topic = topic
         self._origin_offset = offset
         try:
-            for source, decode_key, decode_value, extractor, forward in self._sources[topic]:
+            for source, decode_key, decode_value, extractor, entry in self._sources[topic]:
                 try:
-                    record = Record(
-                        None if key is None else decode_key(key),
-                        None if value is None else decode_value(value),
-                        timestamp,
-                        headers,
-                    )
+                    decoded_key = None if key is None else decode_key(key)
+                    decoded_value = None if value is None else decode_value(value)
                 except SerializationError as exc:
                     where = f"{topic}[{self.partition}]@{offset}"
                     raise decode_failure(exc, decode_key, key, where) from exc
+                event_time = timestamp
                 if extractor is not None:
                     try:
-                        record.timestamp = int(extractor(record.key, record.value, timestamp))
+                        event_time = int(extractor(decoded_key, decoded_value, timestamp))
                     except Exception as exc:
                         reason = describe_exception(exc)
                         msg = f"timestamp extractor of {source.name!r} raised {reason}"
                         raise ProcessingError(msg, step=source.name) from exc
-                event_time = record.timestamp
                 if event_time < 0:
                     msg = f"record has a negative timestamp ({event_time})"
                     raise ProcessingError(msg, step=source.name)
                 if event_time > self.stream_time:
                     self.stream_time = event_time
-                forward(record)
+                entry(decoded_key, decoded_value, event_time, headers)
         except (SerializationError, ProcessingError) as exc:
             self._handle_error(exc, topic, key, value, offset, headers)
         finally:
