@@ -13,9 +13,10 @@ missing ACL, end the worker with a fatal :class:`KafkaRuntimeError` naming the c
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from confluent_kafka import (
@@ -209,28 +210,72 @@ class RestoreConsumer:
         self._consumer.close()
 
 
+class DeliveryGroup:
+    """Records sent between two :meth:`OutputProducer.mark` calls, counted as sent and as
+    reported; ``done`` once closed and every one has its delivery report."""
+
+    __slots__ = ("_on_failure", "closed", "reported", "sent")
+
+    def __init__(self, on_failure: Callable[[KafkaError, Any], None]) -> None:
+        self._on_failure = on_failure
+        self.sent = 0
+        self.reported = 0
+        self.closed = False
+
+    def report(self, err: KafkaError | None, message: Any) -> None:
+        """The delivery callback of each record of the group (served by ``poll``)."""
+        self.reported += 1
+        if err is not None:
+            self._on_failure(err, message)
+
+    @property
+    def done(self) -> bool:
+        return self.closed and self.reported >= self.sent
+
+
 class OutputProducer:
     """The worker's producer. Transactional when ``transactional.id`` is configured.
 
-    Only failed deliveries are reported back (``delivery.report.only.error``), so a
-    successful record costs no Python callback; failures are kept and raised by
-    :meth:`check_errors` at the next flush or commit. A delivery refused for a missing
+    Transactional, only failed deliveries are reported back (``delivery.report.only.error``),
+    so a successful record costs no Python callback: the transaction's commit says all were
+    delivered. Otherwise every record is reported to the :class:`DeliveryGroup` it was sent
+    in, so the worker can commit an interval's offsets once that interval's records are
+    delivered (:meth:`mark`) without waiting for later ones. Failures are kept and raised
+    by :meth:`check_errors` at the next flush or commit. A delivery refused for a missing
     WRITE ACL makes the next commit, flush or failed transaction call raise a fatal error
     naming the topic, rather than the transaction error it causes.
     """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         conf = dict(config)
-        conf["delivery.report.only.error"] = True
+        self.transactional = "transactional.id" in config
+        conf["delivery.report.only.error"] = self.transactional
         conf["on_delivery"] = self._on_delivery
         self._principal = principal_of(conf)
         self._transactional_id = conf.get("transactional.id")
         conf, self._client_errors = with_diagnostics(conf)
         self._producer = Producer(conf)
         self._produce = self._producer.produce
-        self.transactional = "transactional.id" in config
         self._errors: list[str] = []
         self._denied: list[str] = []
+        self._group: DeliveryGroup | None = None
+        if not self.transactional:
+            self._start_group()
+
+    def _start_group(self) -> None:
+        self._group = group = DeliveryGroup(self._on_delivery)
+        self._produce = functools.partial(self._producer.produce, on_delivery=group.report)
+
+    def mark(self) -> DeliveryGroup:
+        """Close the group of records sent since the last mark and return it; the records
+        sent from now on go to a new group. At-least-once (non-transactional) only."""
+        group = self._group
+        if group is None:
+            msg = "a transactional producer has no delivery groups: its commit delivers"
+            raise KafkaRuntimeError(msg, fatal=True)
+        group.closed = True
+        self._start_group()
+        return group
 
     def _on_delivery(self, err: KafkaError | None, message: Any) -> None:
         if err is not None:
@@ -305,6 +350,9 @@ class OutputProducer:
         partition: int | None = None,
     ) -> None:
         """Queue one record; a full local queue is drained (poll) and retried, never dropped."""
+        group = self._group
+        if group is not None:
+            group.sent += 1  # reports are served by poll, on this thread: none can come first
         if partition is None and not headers:  # the common case, kept short
             try:
                 self._produce(topic, value, key, timestamp=timestamp)

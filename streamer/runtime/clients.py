@@ -46,6 +46,15 @@ class GroupConsumerClient(Protocol):
     def close(self) -> None: ...
 
 
+class DeliveryGroup(Protocol):
+    """The records an at-least-once producer sent between two :meth:`ProducerClient.mark`
+    calls. ``done`` once every one of them has its delivery report (success or failure;
+    a failure is raised by :meth:`ProducerClient.check_errors`)."""
+
+    @property
+    def done(self) -> bool: ...
+
+
 class ProducerClient(Protocol):
     """The output producer; transactional under exactly-once."""
 
@@ -69,6 +78,14 @@ class ProducerClient(Protocol):
     ) -> None: ...
     def abort(self) -> None: ...
     def flush(self) -> None: ...
+    def mark(self) -> DeliveryGroup:
+        """Close the group of records sent since the last mark (at-least-once only)."""
+        ...
+
+    def check_errors(self) -> None:
+        """Raise the failed deliveries reported so far."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -11,10 +11,23 @@ clean stop:
 1. move each position past a transaction marker that follows it;
 2. each running task sends its dirty store keys to its changelog, once per key;
 3. exactly-once: add the positions (with each task's stream time as metadata) to the
-   transaction and commit it; at-least-once: flush the producer, then commit the positions
-   synchronously;
-4. only then: the task manager applies the cached writes to the local stores and writes
-   checkpoints that are due; repartition records below the positions may be purged.
+   transaction and commit it; then the task manager applies the cached writes to the local
+   stores; repartition records below the positions may be purged.
+
+At-least-once commits without waiting for the producer (:mod:`~streamer.runtime.intervals`):
+step 2 ends an *interval*: its positions (with their metadata) are put aside with the
+producer's :class:`~streamer.runtime.clients.DeliveryGroup` of every record sent since the
+last one (outputs and changelog records alike), the task manager applies the cached writes
+to the local stores and writes the checkpoints that are due, and processing goes on. Every
+loop iteration then commits the positions of the oldest intervals whose records are all
+delivered, in order, in one synchronous offset commit: an offset is never committed before
+the outputs and changelog records of the records below it are acknowledged. A local store
+may so hold writes whose changelog records are still in flight; the changelog positions it
+records are read from the log ends (the producer is idempotent: each partition's records are
+appended in order), so they stay a lower bound of what it holds, and a crash
+makes the records past the committed offsets be processed again, as at-least-once allows.
+The commit of a revoke or a clean stop (:meth:`CommitProtocol.commit` with ``wait=True``)
+flushes the producer first, so every interval is committed before it returns.
 
 A failure in steps 1-3 that Kafka calls abortable, under exactly-once, runs :meth:`abort`:
 abort the transaction, drop the positions, roll the tasks back to their stores (which hold
@@ -34,8 +47,10 @@ from streamer.kafka.runtime_clients import KafkaRuntimeError
 from streamer.kafka.types import TP
 from streamer.processors.api import Headers
 from streamer.runtime.clients import GroupConsumerClient, ProducerClient
+from streamer.runtime.intervals import Intervals
 from streamer.runtime.purge import RepartitionPurger
 from streamer.runtime.slots import encode_offset_metadata
+from streamer.runtime.task import Task
 from streamer.runtime.task_manager import TaskManager
 
 log = logging.getLogger(__name__)
@@ -87,6 +102,7 @@ class CommitProtocol:
         self._tasks = tasks
         self._purger = purger
         self._positions: dict[TP, int] = {}
+        self._intervals = Intervals()
         self.in_transaction = False
         self._stopped = False
         self._last_commit = time.monotonic()
@@ -110,8 +126,10 @@ class CommitProtocol:
 
     def forget(self, partitions: Iterable[TP]) -> None:
         """Partitions that left this worker: their positions are not ours to commit."""
+        partitions = list(partitions)
         for tp in partitions:
             self._positions.pop(tp, None)
+        self._intervals.forget(partitions)
 
     def purge_repartitions(self, purger: RepartitionPurger) -> None:
         """From now on, hand each commit's positions to ``purger`` once committed."""
@@ -129,12 +147,15 @@ class CommitProtocol:
         callback that closing the consumer triggers."""
         self._stopped = True
         self._positions.clear()
+        self._intervals.clear()
 
     # --- commit and abort -----------------------------------------------------------------
 
-    def commit(self) -> bool:
+    def commit(self, *, wait: bool = True) -> bool:
         """Commit in the documented order. Returns False when nothing was committed: the
-        protocol was stopped, exactly-once had no open transaction, or it rolled back."""
+        protocol was stopped, exactly-once had no open transaction, or it rolled back;
+        at-least-once, when no interval's records were all delivered yet. ``wait=False``
+        (at-least-once only) ends the interval without waiting for its deliveries."""
         if self._stopped:
             return False
         self._last_commit = time.monotonic()
@@ -143,19 +164,16 @@ class CommitProtocol:
             self._skip_transaction_markers()
             for task in running:
                 task.flush_changelog()
-            if self.exactly_once:
-                if not self.in_transaction:
-                    # Nothing in flight: the stores may record the positions they reached.
-                    self._tasks.committed(running)
-                    return False
-                metadata = self._offset_metadata()
-                group = self._consumer.group_metadata()
-                self.producer.commit(self._positions, group, metadata)
-                self.in_transaction = False
-            else:
-                self.producer.flush()
-                if not self._commit_offsets():
-                    return False
+            if not self.exactly_once:
+                return self._end_interval(running, wait=wait)
+            if not self.in_transaction:
+                # Nothing in flight: the stores may record the positions they reached.
+                self._tasks.committed(running)
+                return False
+            metadata = self._offset_metadata()
+            group = self._consumer.group_metadata()
+            self.producer.commit(self._positions, group, metadata)
+            self.in_transaction = False
         except KafkaRuntimeError as exc:
             if exc.fatal or not self.exactly_once:
                 raise
@@ -169,13 +187,40 @@ class CommitProtocol:
         self.commits += 1
         return True
 
-    def _commit_offsets(self) -> bool:
+    def _end_interval(self, running: list[Task], *, wait: bool) -> bool:
+        """At-least-once: put the interval aside, apply the stores, commit what is delivered."""
+        self._intervals.end(self.producer.mark(), self._positions, self._offset_metadata())
+        self._positions.clear()
+        if wait:
+            self.producer.flush()
+        self._tasks.committed(running)
+        return self.commit_delivered()
+
+    def commit_delivered(self) -> bool:
+        """At-least-once: commit the positions of the oldest intervals whose records are all
+        delivered (see the module docstring); the loop calls this every iteration. Returns
+        whether offsets were committed."""
+        if self._stopped or not self._intervals:
+            return False
+        count, positions, metadata = self._intervals.delivered()
+        if count == 0:
+            return False
+        self.producer.check_errors()
+        if positions and not self._commit_offsets(positions, metadata):
+            return False
+        self._intervals.committed(count)
+        if self._purger is not None and positions:
+            self._purger.committed(positions)
+        self.commits += 1
+        return True
+
+    def _commit_offsets(self, positions: dict[TP, int], metadata: dict[TP, str]) -> bool:
         """At-least-once: commit the positions. A commit that a rebalance refused (a stale
-        member epoch) is not an error there: the output is flushed, and the positions stay
+        member epoch) is not an error there: the output is delivered, and the positions stay
         to go with the next commit; a crash meanwhile only means records processed again.
         Returns whether the offsets were committed."""
         try:
-            self._consumer.commit(self._positions, self._offset_metadata())
+            self._consumer.commit(positions, metadata)
         except KafkaRuntimeError as exc:
             if exc.fatal or not exc.retriable:
                 raise
@@ -188,6 +233,7 @@ class CommitProtocol:
         self.aborts += 1
         self._abort_transaction()
         self._positions.clear()
+        self._intervals.clear()
         rolled = self._tasks.rollback()
         inputs = self._tasks.inputs()
         committed = self._consumer.committed(inputs)

@@ -197,7 +197,7 @@ def _flat_map(name: str, processor: Any, after: Entry) -> Entry:
             raise step_failed(name, exc)  # noqa: B904 (the cause is set)
         while True:
             try:
-                item = next(items, _END)
+                item: Any = next(items, _END)
                 if item is _END:
                     return
                 new_key, new_value = item if with_key else (key, item)

@@ -218,9 +218,12 @@ class TaskManager:
 
         Positions are read at most every ``POSITION_INTERVAL_S``, in one request for every
         task whose stores changed since their last recorded position: the log ends of their
-        changelog partitions, read before any write is applied. Every changelog record of the
-        commits so far is acknowledged and none of the next one is sent yet, so each end is
-        exactly what its store then holds (a commit marker may follow; a restore skips it).
+        changelog partitions, read before any write is applied. Under exactly-once every
+        changelog record of the commits so far is acknowledged and none of the next one is
+        sent yet, so each end is exactly what its store then holds (a commit marker may
+        follow; a restore skips it). Under at-least-once records of earlier commits may
+        still be in flight: the (idempotent) producer appends them in order past the end
+        read, so the end is a lower bound of what the store holds.
         Between reads a store keeps its last position: a lower bound, so a restore after a
         crash replays at most about that interval of changelog writes.
         """

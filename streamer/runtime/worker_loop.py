@@ -201,7 +201,9 @@ class WorkerLoop:
         if messages and not self._cache_overflow:
             self._cache_overflow = self._tasks.dirty_count() >= MAX_DIRTY_KEYS
         if self._cache_overflow or self._commit.due():
-            self._timed_commit()
+            self._timed_commit(wait=False)
+        else:
+            self._commit.commit_delivered()  # at-least-once intervals delivered meanwhile
         now = time.monotonic()
         if now >= self._next_publish:
             self._publish_now(now)
@@ -229,9 +231,9 @@ class WorkerLoop:
         self._commit.processed(last)
         self._records_in += len(messages)
 
-    def _timed_commit(self) -> None:
+    def _timed_commit(self, *, wait: bool = True) -> None:
         began = time.perf_counter()
-        if self._commit.commit():
+        if self._commit.commit(wait=wait):
             self._metrics.commit(time.perf_counter() - began)
         self._cache_overflow = False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from streamer.kafka.runtime_clients import KafkaRuntimeError
@@ -222,6 +223,14 @@ class ScriptedProducer:
     def flush(self) -> None:
         self.kafka.calls.append(("flush",))
         self._publish()
+
+    def mark(self) -> SimpleNamespace:
+        """At-least-once: every record sent so far is delivered at once."""
+        self._publish()
+        return SimpleNamespace(done=True)
+
+    def check_errors(self) -> None:
+        return None
 
     def close(self) -> None:
         self.kafka.calls.append(("close_producer",))
