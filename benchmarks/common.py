@@ -101,7 +101,12 @@ def cpu_seconds() -> float:
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS of this process, from /proc (VmHWM).
+
+    Not ``ru_maxrss``: Linux keeps it across ``execve``, so a runner started by the suite
+    would report the suite's own peak whenever that is larger than its own.
+    """
+    return proc_peak_rss_mib("self")
 
 
 def rss_mib(pid: int | str = "self") -> float:
@@ -116,7 +121,7 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def proc_peak_rss_mib(pid: int) -> float:
+def proc_peak_rss_mib(pid: int | str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
