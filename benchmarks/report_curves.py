@@ -35,6 +35,7 @@ def curve_chart(results: dict[str, Any], out: Path) -> Path | None:
     if not data:
         return None
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -73,6 +74,10 @@ def curve_chart(results: dict[str, Any], out: Path) -> Path | None:
         ax.set_xticklabels([f"{r / 1000:g}k" for r in rates])
         ax.minorticks_off()
         ax.grid(alpha=0.3)
+    low, high = axes[0].get_ylim()
+    ticks = [t * 10**e for e in range(0, 6) for t in (1, 2, 5)]
+    axes[0].set_yticks([t for t in ticks if low <= t <= high])
+    axes[0].yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     axes[0].set_ylabel("ms (median of runs, min-max)")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
