@@ -120,13 +120,14 @@ def test_versions_beyond_the_history_are_purged_as_stream_time_moves(
     for ts in range(0, 1000, 10):
         store.put("a", ts, ts)
     rows = list(store.store.range(None, None))
-    # Stream time is 990: the versions of "a" valid at or after 890; each with its purge row
-    # while that is not yet due; the stream-time row. "gone" has no row left.
+    # Stream time is 990, the history starts at 890: the last purge (at 889) kept the
+    # versions of "a" from 880 on; each after 880 with its purge row, still to come; the
+    # latest row of "a", the stream-time row. "gone" has no row left.
     versions = [row for row, _ in rows if row.startswith(layout.PRIMARY)]
     assert [layout.parse_window_key(row) for row in versions] == [
-        (b"a", ts) for ts in range(890, 1000, 10)
+        (b"a", ts) for ts in range(880, 1000, 10)
     ]
-    assert len(rows) < 2 * len(versions) + 2
+    assert len(rows) == len(versions) + (len(versions) - 1) + 2
     assert store.get("a", as_of=store.history_start) == 890
     assert store.history("gone") == []
 
@@ -157,6 +158,20 @@ def test_a_discarded_cache_takes_the_stream_time_back_with_it() -> None:
     cache.discard()  # the transaction aborted
     assert store.stream_time == 10
     assert store.put("a", 3, 20) is PutOutcome.LATEST
+
+
+def test_purges_undone_by_a_discarded_cache_are_done_again() -> None:
+    cache = CachingStore(MemoryStore("v"))
+    store = VersionedKeyValueStore(cache, StringSerde(), LongSerde(), 10)
+    store.put("a", 1, 0)
+    store.put("a", 2, 1)
+    cache.commit()
+    store.put("b", 3, 100)  # purges a@0
+    assert [v.valid_from for v in store.history("a")] == [1]
+    cache.discard()  # ... but that purge is discarded with the put
+    assert [v.valid_from for v in store.history("a")] == [0, 1]
+    store.put("c", 4, 50)
+    assert [v.valid_from for v in store.history("a")] == [1]
 
 
 def test_stream_time_survives_reopening_rocksdb(tmp_path: Path) -> None:
@@ -203,6 +218,12 @@ class Model:
         self.stream_time = max(self.stream_time, ts)
         return PutOutcome.HISTORY if later else PutOutcome.LATEST
 
+    def copy(self) -> Model:
+        twin = Model(self.retention)
+        twin.stream_time = self.stream_time
+        twin.puts = {key: dict(versions) for key, versions in self.puts.items()}
+        return twin
+
     def get(self, key: str, as_of: int) -> int | None:
         times = [t for t in self.puts[key] if t <= as_of]
         return self.puts[key][max(times)] if times else None
@@ -220,20 +241,31 @@ ops = st.lists(
 
 @pytest.mark.parametrize("backend", ["cache-memory", "cache-rocksdb"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=ops, retention=st.integers(1, 120), commit_every=st.integers(1, 7))
+@given(
+    ops=ops,
+    retention=st.integers(1, 120),
+    commit_every=st.integers(1, 7),
+    aborts=st.sets(st.integers(0, 59), max_size=5),
+)
 def test_the_store_answers_like_the_model(
-    backend: str, ops: list[Op], retention: int, commit_every: int
+    backend: str, ops: list[Op], retention: int, commit_every: int, aborts: set[int]
 ) -> None:
+    """Commits now and then; at the ``aborts`` indexes the cache is discarded instead (an
+    aborted transaction) and the model goes back to its state at the last commit."""
     with tempfile.TemporaryDirectory() as tmp:
         cache = BACKENDS[backend](Path(tmp))
         assert isinstance(cache, CachingStore)
         store = VersionedKeyValueStore(cache, StringSerde(), LongSerde(), retention)
-        model = Model(retention)
+        model, committed = Model(retention), Model(retention)
         try:
             for index, (key, value, ts) in enumerate(ops):
                 assert store.put(key, value, ts) is model.put(key, value, ts)
-                if index % commit_every == 0:
+                if index in aborts:
+                    cache.discard()
+                    model = committed.copy()
+                elif index % commit_every == 0:
                     cache.commit()
+                    committed = model.copy()
                 _check(store, model)
         finally:
             cache.close()
@@ -246,7 +278,7 @@ def _check(store: VersionedKeyValueStore[str, int], model: Model) -> None:
         for as_of in range(max(start, 0), model.stream_time + 2):
             assert store.get(key, as_of=as_of) == model.get(key, as_of), (key, as_of)
         assert store.get(key) == model.get(key, 10**9)
-        # Bounded: at most one version older than the history start, never a tombstone.
-        old = [v for v in store.history(key) if v.valid_from < start]
+        # Bounded: at most one version older than the last purge, never a tombstone.
+        old = [v for v in store.history(key) if v.valid_from <= start - store.purge_step]
         assert len(old) <= 1
         assert all(v.value is not None for v in old)
