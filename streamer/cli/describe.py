@@ -55,6 +55,11 @@ def topology_json(topology: Topology, app_id: str) -> dict[str, Any]:
                 "name": s.name,
                 "kind": s.kind.value,
                 "changelog": s.changelog_topic(app_id) if s.changelog else None,
+                **(
+                    {}
+                    if s.history_retention is None
+                    else {"history_retention_ms": s.history_retention}
+                ),
             }
             for s in topology.stores
         ],

@@ -39,6 +39,14 @@ def test_describe_shows_the_versioned_store_and_the_as_of_join() -> None:
     assert "left-buffer [window] changelog: app-left-buffer-changelog" in text
 
 
+def test_describe_json_gives_the_history_retention() -> None:
+    from streamer.cli.describe import topology_json
+
+    stores = {s["name"]: s for s in topology_json(priced().build(), "app")["stores"]}
+    assert stores["prices"]["kind"] == "versioned"
+    assert stores["prices"]["history_retention_ms"] == 1_000
+
+
 @pytest.mark.parametrize("state", ["memory", "rocksdb"])
 def test_a_record_joins_the_value_valid_at_its_timestamp(state: str, tmp_path: Path) -> None:
     topology = priced().build()
@@ -130,6 +138,18 @@ def test_a_table_without_versioned_keeps_joining_the_current_row() -> None:
         driver.pipe("prices", "p", 20, timestamp=200)
         driver.pipe("orders", "p", "o", timestamp=150)
         assert driver.read_values("out") == [["o", 20]]
+
+
+def test_a_table_table_join_reads_the_latest_row_of_a_versioned_table() -> None:
+    builder = StreamsBuilder()
+    prices = builder.table("prices", versioned=HistoryRetention(1_000))
+    names = builder.table("names")
+    names.join(prices, lambda n, p: [n, p], name="named-prices").to_stream().to("out")
+    with TopologyTestDriver(builder.build()) as driver:
+        driver.pipe("prices", "p", 10, timestamp=200)
+        driver.pipe("prices", "p", 5, timestamp=100)  # history only: no update downstream
+        driver.pipe("names", "p", "pen", timestamp=50)
+        assert driver.read_values("out") == [["pen", 10]]
 
 
 @pytest.mark.parametrize(
