@@ -382,6 +382,8 @@ class Task:
         """Per store name, the bytes store a changelog restore writes into. Restored rows
         bypass the write cache: they are committed already, and the task processes nothing
         until its restore is done, so the cache is empty meanwhile."""
+        for cache in self.caches.values():
+            cache.forget_reads()
         return {name: cache.inner for name, cache in self.caches.items()}
 
     def flush_stores(self) -> None:

@@ -26,6 +26,12 @@ Invariants:
   winning on equal keys and tombstones hiding inner entries.
 * A range iterator copies the dirty entries in its range when it is created; the inner part
   behaves as the inner store's iterators do.
+* ``get`` also remembers the committed values it read from the inner store, and
+  :meth:`CachingStore.commit` the values it applied (at most :data:`READ_CACHE_ENTRIES`
+  keys, forgotten all at once past that), so a key read again is not read from the inner
+  store: the inner store is written only through :meth:`CachingStore.commit`, so what is
+  remembered stays what it holds. A caller that writes the inner store itself (a
+  changelog restore) calls :meth:`CachingStore.forget_reads` first.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ from streamer.state.base import (
     range_is_empty,
 )
 
+READ_CACHE_ENTRIES = 8192
+"""Committed values a :class:`CachingStore` remembers (absent keys included)."""
+
 
 class CachingStore:
     """Buffers writes to ``inner`` until :meth:`commit`; implements ``BytesStore`` itself.
@@ -55,6 +64,7 @@ class CachingStore:
         self._dirty: dict[bytes, bytes | None] = {}
         self._dirty_keys: list[bytes] = []  # sorted keys of _dirty
         self._dirty_bytes = 0
+        self._reads: dict[bytes, bytes | None] = {}  # committed values, see module docstring
         self._discards = 0
 
     @property
@@ -103,7 +113,18 @@ class CachingStore:
         self._check_open()
         if key in self._dirty:
             return self._dirty[key]
-        return self._inner.get(key)
+        reads = self._reads
+        if key in reads:
+            return reads[key]
+        value = self._inner.get(key)
+        if len(reads) >= READ_CACHE_ENTRIES:
+            reads.clear()
+        reads[key] = value
+        return value
+
+    def forget_reads(self) -> None:
+        """Forget the committed values read so far (the inner store is written directly)."""
+        self._reads = {}
 
     def put(self, key: bytes, value: bytes) -> None:
         self._check_open()
@@ -167,6 +188,7 @@ class CachingStore:
     def close(self) -> None:
         """Drop uncommitted writes and close the inner store; idempotent."""
         self._clear()
+        self._reads = {}
         self._inner.close()
 
     # -- commit protocol -------------------------------------------------------------------
@@ -186,7 +208,12 @@ class CachingStore:
         self._check_open()
         if not self._dirty and position is None:
             return
-        self._inner.write_batch(self.dirty_entries(), position=position)
+        entries = self.dirty_entries()
+        self._inner.write_batch(entries, position=position)
+        reads = self._reads
+        if len(reads) + len(entries) > READ_CACHE_ENTRIES:
+            reads.clear()
+        reads.update(entries[-READ_CACHE_ENTRIES:])
         self._clear()
 
     def discard(self) -> int:
