@@ -15,6 +15,12 @@ from streamer.serde import Serde
 
 _REASON_CHARS = 200
 
+IMMUTABLE_KEYS = frozenset({str, bytes, int})
+"""Key types whose encoding cannot change between two calls with the same object: a typed
+store may remember the last such key's bytes."""
+NO_KEY: object = object()
+"""What a typed store remembers before its first key."""
+
 
 def encode_for_store(store: str, part: str, serde: Serde[Any], value: Any) -> bytes:
     """``serde.encode(value)``; a failure raises :class:`SerializationError` naming
@@ -41,4 +47,4 @@ def store_encode_error(
     return SerializationError(msg)
 
 
-__all__ = ["encode_for_store", "store_encode_error"]
+__all__ = ["IMMUTABLE_KEYS", "NO_KEY", "encode_for_store", "store_encode_error"]

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from streamer.serde import Serde
 from streamer.state.base import BytesStore
-from streamer.state.encoding import encode_for_store
+from streamer.state.encoding import IMMUTABLE_KEYS, NO_KEY, store_encode_error
 from streamer.state.windowed import SessionStore, WindowStore
 
 K = TypeVar("K")
@@ -37,6 +37,8 @@ class KeyValueStore(Generic[K, V]):
         self._store = store
         self._key_serde = key_serde
         self._value_serde = value_serde
+        self._last_key: object = NO_KEY
+        self._last_bytes = b""
 
     @property
     def name(self) -> str:
@@ -48,10 +50,24 @@ class KeyValueStore(Generic[K, V]):
         return self._store
 
     def _key(self, key: K) -> bytes:
-        return encode_for_store(self._store.name, "key", self._key_serde, key)
+        """The key's bytes. The last key of an immutable type is remembered, so a step's
+        read-modify-write of one key (``get``, then ``put``) encodes it once."""
+        if key is self._last_key:
+            return self._last_bytes
+        try:
+            data = self._key_serde.encode(key)
+        except Exception as exc:
+            raise store_encode_error(self._store.name, "key", self._key_serde, key, exc) from exc
+        if type(key) in IMMUTABLE_KEYS:
+            self._last_key, self._last_bytes = key, data
+        return data
 
     def _value(self, value: V) -> bytes:
-        return encode_for_store(self._store.name, "value", self._value_serde, value)
+        try:
+            return self._value_serde.encode(value)
+        except Exception as exc:
+            name = self._store.name
+            raise store_encode_error(name, "value", self._value_serde, value, exc) from exc
 
     def get(self, key: K) -> V | None:
         data = self._store.get(self._key(key))

@@ -25,7 +25,7 @@ from streamer.errors import StateError
 from streamer.serde import Serde
 from streamer.state import layout
 from streamer.state.base import BytesStore, prefix_upper_bound
-from streamer.state.encoding import encode_for_store
+from streamer.state.encoding import IMMUTABLE_KEYS, NO_KEY, store_encode_error
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -47,11 +47,6 @@ def _index_lower(time: int) -> bytes | None:
     return layout.INDEX + layout.encode_time(max(time, layout.MIN_TIME))
 
 
-_IMMUTABLE = frozenset({str, bytes, int})
-"""Key types whose encoding cannot change between two calls with the same object."""
-_NO_KEY = object()
-
-
 class _TimedStore(Generic[K, V]):
     def __init__(self, store: BytesStore, key_serde: Serde[K], value_serde: Serde[V]) -> None:
         self._store = store
@@ -68,10 +63,17 @@ class _TimedStore(Generic[K, V]):
         return self._store
 
     def _encode_key(self, key: K) -> bytes:
-        return encode_for_store(self._store.name, "key", self._key_serde, key)
+        try:
+            return self._key_serde.encode(key)
+        except Exception as exc:
+            raise store_encode_error(self._store.name, "key", self._key_serde, key, exc) from exc
 
     def _encode_value(self, value: V) -> bytes:
-        return encode_for_store(self._store.name, "value", self._value_serde, value)
+        try:
+            return self._value_serde.encode(value)
+        except Exception as exc:
+            name = self._store.name
+            raise store_encode_error(name, "value", self._value_serde, value, exc) from exc
 
     def _value(self, row: bytes) -> V | None:
         data = self._store.get(row)
@@ -93,7 +95,7 @@ class WindowStore(_TimedStore[K, V]):
 
     def __init__(self, store: BytesStore, key_serde: Serde[K], value_serde: Serde[V]) -> None:
         super().__init__(store, key_serde, value_serde)
-        self._last_key: object = _NO_KEY
+        self._last_key: object = NO_KEY
         self._last_prefixed = b""
 
     def _prefixed(self, key: K) -> bytes:
@@ -101,7 +103,7 @@ class WindowStore(_TimedStore[K, V]):
         if key is self._last_key:
             return self._last_prefixed
         prefixed = layout.length_prefixed(self._encode_key(key))
-        if type(key) in _IMMUTABLE:
+        if type(key) in IMMUTABLE_KEYS:
             self._last_key, self._last_prefixed = key, prefixed
         return prefixed
 
