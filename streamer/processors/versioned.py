@@ -104,6 +104,7 @@ class AsOfJoinProcessor(Processor):
         self.table = cast("AsOfLookup", self.view.bind(context))
         self.history = context.store(self.history_store)
         self.buffer = None if self.buffer_store is None else context.store(self.buffer_store)
+        self._released_to: int | None = None  # every record before it has left the buffer
         if self.buffer is not None:
             # Table records move stream time too: each move may release buffered records.
             context.schedule(1, PunctuationType.STREAM_TIME, self._release)
@@ -129,7 +130,12 @@ class AsOfJoinProcessor(Processor):
         buffer = self.buffer
         if buffer is None:
             return
-        for key, ts, waiting in list(buffer.windows_starting_before(stream_time - self.grace + 1)):
+        bound = stream_time - self.grace + 1
+        # Nothing waits before the last bound: later records before it join at once. So the
+        # scan starts there, not at the rows deleted before (a rollback rebuilds the step).
+        due = list(buffer.windows_starting_before(bound, since=self._released_to))
+        self._released_to = max(bound, self._released_to or bound)
+        for key, ts, waiting in due:
             buffer.delete(key, ts)
             for value, headers in waiting:
                 self._join(Record(key, value, ts, headers))
