@@ -187,13 +187,20 @@ class StreamsBuilder:
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
         changelog: bool = True,
+        history: HistoryRetention | None = None,
     ) -> str:
-        """Declare a state store for the processor API; unnamed serdes are JSON.
+        """Declare a state store for the processor API; unnamed serdes are JSON. A
+        ``StoreKind.VERSIONED`` store needs its ``history`` retention, other kinds none.
 
         Returns ``name``, which a step lists in ``process(..., stores=[name])`` to use it.
         """
         return self._graph.add_store(
-            name, kind, key_serde=key_serde, value_serde=value_serde, changelog=changelog
+            name,
+            kind,
+            key_serde=key_serde,
+            value_serde=value_serde,
+            changelog=changelog,
+            history_retention=None if history is None else history.ms,
         )
 
     def build(self) -> Topology:

@@ -169,6 +169,28 @@ def test_a_grace_period_needs_a_versioned_table_and_fits_its_history(
         builder.stream("orders").join(prices, lambda o, p: p, name="j", grace=grace)
 
 
+def test_a_processor_can_declare_a_versioned_store() -> None:
+    from streamer import Processor, Record, StoreKind
+
+    class Remember(Processor):
+        def process(self, record: Record) -> None:
+            store = self.context.store("seen")
+            store.put(record.key, record.value, record.timestamp)
+            self.context.forward(record.with_value(store.get(record.key, as_of=15)))
+
+    builder = StreamsBuilder()
+    builder.add_store("seen", StoreKind.VERSIONED, history=HistoryRetention(100))
+    builder.stream("in").process(Remember, stores=["seen"], name="remember").to("out")
+    with TopologyTestDriver(builder.build()) as driver:
+        driver.pipe("in", "k", 1, timestamp=10)
+        driver.pipe("in", "k", 2, timestamp=20)
+        assert driver.read_values("out") == [1, 1]
+    with pytest.raises(TopologyError, match="history retention goes with a versioned store"):
+        StreamsBuilder().add_store("kv", history=HistoryRetention(100))
+    with pytest.raises(TopologyError, match="history retention goes with a versioned store"):
+        StreamsBuilder().add_store("v", StoreKind.VERSIONED)
+
+
 def test_history_retention_is_checked() -> None:
     with pytest.raises(TopologyError, match="must be in"):
         HistoryRetention(0)
