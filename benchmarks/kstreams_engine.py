@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from streamer.errors import KafkaHarnessError
+from streamer.errors import KafkaHarnessError, MissingToolError
 from streamer.testing.kafka.jars import (
     check_java_version,
     default_cache_dir,
@@ -94,7 +94,14 @@ def _build_into(target: Path, version: str) -> None:
     check_java_version(java)
     javac = str(Path(java).resolve().parent / "javac")
     if not os.access(javac, os.X_OK):
-        javac = shutil.which("javac") or "javac"
+        found = shutil.which("javac")
+        if found is None:
+            msg = (
+                "javac not found beside java nor on PATH: the Kafka Streams benchmark needs "
+                "a JDK 17+ (Debian/Ubuntu: apt-get install openjdk-17-jdk-headless)"
+            )
+            raise MissingToolError(msg)
+        javac = found
     with tempfile.TemporaryDirectory(prefix="streamer-kstreams-") as work:
         # Maven may write target/ beside the pom: keep it out of the checkout.
         work_pom = Path(work) / "pom.xml"
