@@ -148,6 +148,7 @@ def table(results: dict[str, Any]) -> str:
 
 def charts(results: dict[str, Any], out: Path = IMG) -> list[Path]:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -182,7 +183,9 @@ def charts(results: dict[str, Any], out: Path = IMG) -> list[Path]:
                     capsize=3,
                 )
         ax.set_xticks(range(len(ROWS)))
-        ax.set_xticklabels([f"{LABELS[w]}\n{g}" for w, g in ROWS], fontsize=8)
+        ticks = [LABELS[w].replace(", ", "\n") + f"\n{g}" for w, g in ROWS]
+        ax.set_xticklabels(ticks, fontsize=8)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_ylabel("records/s (median, min-max)")
         ax.set_title("Throughput, one process, 8 partitions")
         ax.legend(fontsize=8)
