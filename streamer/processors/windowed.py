@@ -20,7 +20,13 @@ from typing import Any
 
 from streamer.processors.api import Processor, ProcessorContext, PunctuationType, Record
 from streamer.processors.drops import NullKeyDrops
-from streamer.topology.windows import FixedWindows, SessionWindows, SlidingWindows, Windowed
+from streamer.topology.windows import (
+    FixedWindows,
+    SessionWindows,
+    SlidingWindows,
+    TumblingWindows,
+    Windowed,
+)
 
 Initializer = Callable[[], Any]
 Adder = Callable[[Any, Any, Any], Any]
@@ -120,8 +126,12 @@ class FixedWindowAggregateProcessor(_WindowedBase):
         self.initializer = initializer
         self.adder = adder
         self._closed_bound = NO_TIME
+        """No window starts before it (all such were deleted, none can be written)."""
         self._earliest: int | None = None
         """The earliest start of a window in the store (NO_WINDOW: none); None: unknown."""
+        self._size = windows.end_of(0)
+        self._tumbling = isinstance(windows, TumblingWindows)
+        self._retention = windows.retention
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
@@ -134,10 +144,11 @@ class FixedWindowAggregateProcessor(_WindowedBase):
             return
         observed = self._advance()
         close_time = observed - self.windows.grace
-        size = self.windows.end_of(0)
+        size, ts = self._size, record.timestamp
         store, emit = self.store, not self.emit_final
         accepted = False
-        for start in self.windows.windows_for(record.timestamp):
+        starts = (ts - ts % size,) if self._tumbling else self.windows.windows_for(ts)
+        for start in starts:
             end = start + size
             if end <= close_time:
                 continue
@@ -152,18 +163,24 @@ class FixedWindowAggregateProcessor(_WindowedBase):
                 self._emit(Record(Windowed(key, start, end), updated, record.timestamp, ()))
         if not accepted:
             self._late(record)
-        self._close_windows(observed)
+        # _close_windows, with its common case (no window to close) inline.
+        bound = observed - self._retention + 1
+        if bound > self._closed_bound:
+            if self._earliest is not None and bound <= self._earliest:
+                self._closed_bound = bound
+            else:
+                self._close_windows(observed)
 
     def _close_windows(self, observed_time: int) -> None:
         # Window [s, s + size) is closed once observed >= s + size + grace.
-        bound = observed_time - self.windows.retention + 1
+        bound = observed_time - self._retention + 1
         previous = self._closed_bound
         if bound <= previous:
             return
         self._closed_bound = bound
         if self._earliest is not None and bound <= self._earliest:
             return  # no window in the store starts before the bound: nothing to scan
-        size = self.windows.end_of(0)
+        size = self._size
         # No window starts before the previous bound: they were deleted by the last close
         # (and no record reopens a closed window), so the scans start there.
         since = None if previous == NO_TIME else previous
