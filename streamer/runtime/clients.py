@@ -2,7 +2,8 @@
 
 The worker never constructs a Kafka client itself: it asks a :class:`ClientFactory`. In
 production that is :class:`KafkaClientFactory`, which builds the confluent-kafka clients of
-:mod:`streamer.kafka.runtime_clients` with the settings of :mod:`streamer.runtime.client_config`.
+:mod:`streamer.kafka.runtime_clients` and :mod:`streamer.kafka.output_producer` with the
+settings of :mod:`streamer.runtime.client_config`.
 Unit tests pass a scripted factory and drive the worker's commit, abort, rebalance and
 restore ordering without a broker. The Protocols list exactly what the runtime calls; a fake
 needs nothing more.
@@ -167,7 +168,7 @@ class KafkaClientFactory:
             return KafkaAdmin(self.config.bootstrap_servers, config=conf)
 
     def producer(self) -> ProducerClient:
-        from streamer.kafka.runtime_clients import OutputProducer
+        from streamer.kafka.output_producer import OutputProducer
 
         conf = producer_config(self.config, self._extras("producer"))
         with built_with("producer", conf):

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from streamer.errors import ProcessingError, SerializationError, StateError, StreamerError
+from streamer.errors import ProcessingError, SerializationError, StateError
 from streamer.processors.api import (
     Headers,
     Processor,
@@ -44,6 +44,7 @@ from streamer.processors.api import (
 from streamer.processors.stateless import PassThroughProcessor
 from streamer.runtime.config import ErrorPolicy
 from streamer.runtime.fusion import Entry, EntryProcessor, build_entries, is_fused
+from streamer.runtime.punctuation import Punctuations
 from streamer.runtime.sinks import PartitionCount, make_sink
 from streamer.runtime.task_context import (
     NodeContext,
@@ -103,14 +104,6 @@ class _SourceEntry(NamedTuple):
     entry: Entry
 
 
-@dataclass(slots=True)
-class _Punctuation:
-    interval: int
-    kind: PunctuationType
-    callback: Punctuator
-    next_time: int
-
-
 class Task:
     """One sub-topology on one partition. Not thread-safe: one thread drives it."""
 
@@ -143,8 +136,7 @@ class Task:
         self.counters = TaskCounters()
         self._origin_topic: str | None = None
         self._origin_offset = -1
-        self._stream_punctuations = False
-        self._punctuations: list[_Punctuation] = []
+        self._punctuations = Punctuations()
         self._global_stores = dict(global_stores or {})
         self.caches: dict[str, CachingStore] = {}
         self.stores: dict[str, Any] = {}
@@ -262,8 +254,8 @@ class Task:
             self._handle_error(exc, topic, key, value, offset, headers)
         finally:
             self._origin_topic = None
-        if self._stream_punctuations:
-            self._fire(PunctuationType.STREAM_TIME, self.stream_time)
+        if self._punctuations.on_stream_time:
+            self._punctuations.fire(PunctuationType.STREAM_TIME, self.stream_time)
 
     def _handle_error(
         self,
@@ -314,32 +306,15 @@ class Task:
     # --- punctuation --------------------------------------------------------------------------
 
     def schedule(self, interval: int, kind: PunctuationType, callback: Punctuator) -> None:
-        """Call ``callback(now)`` each time the clock reaches the next due time.
-
-        Due times are a grid ``interval`` apart: for stream time, the multiples of ``interval``
-        (the first one above the current stream time); for the wall clock, ``interval`` after
-        now, then every ``interval``. A clock that jumps over several due times fires once.
-        """
-        if interval <= 0:
-            msg = f"punctuation interval must be positive, got {interval}"
-            raise StreamerError(msg)
-        if kind is PunctuationType.WALL_CLOCK:
-            first = self.clock.now_ms() + interval
-        else:
-            first = (max(self.stream_time, 0) // interval + 1) * interval
-            self._stream_punctuations = True
-        self._punctuations.append(_Punctuation(interval, kind, callback, first))
+        """Call ``callback(now)`` each time the clock reaches the next due time (see
+        :mod:`streamer.runtime.punctuation` for the grid of due times)."""
+        self._punctuations.schedule(
+            interval, kind, callback, stream_time=self.stream_time, wall_time=self.clock.now_ms()
+        )
 
     def punctuate_wall_clock(self) -> None:
         """Fire the wall-clock punctuators that are due. The runtime calls this every loop."""
-        self._fire(PunctuationType.WALL_CLOCK, self.clock.now_ms())
-
-    def _fire(self, kind: PunctuationType, now: int) -> None:
-        for punctuation in self._punctuations:
-            if punctuation.kind is kind and now >= punctuation.next_time:
-                missed = (now - punctuation.next_time) // punctuation.interval
-                punctuation.next_time += (missed + 1) * punctuation.interval
-                punctuation.callback(now)
+        self._punctuations.fire(PunctuationType.WALL_CLOCK, self.clock.now_ms())
 
     # --- commit -------------------------------------------------------------------------------
 
