@@ -34,11 +34,12 @@ from streamer.processors.fk_wire import (
     SubscribedSerde,
     SubscriptionSerde,
 )
-from streamer.processors.tables import StoreView
+from streamer.processors.tables import StoreView, TableView
 from streamer.serde import Serde
 from streamer.topology.nodes import SinkNode, SourceNode, TopicRef
 
 if TYPE_CHECKING:
+    from streamer.dsl._graph import GraphBuilder
     from streamer.dsl.table import Table
 
 
@@ -56,7 +57,61 @@ def foreign_key_join(
     from streamer.dsl.table import Table
 
     graph = left._graph
-    left_view, right_view = left.view, right.view
+    left_view, right_view = left.view, right.view  # windowed tables refused before any step
+    result_serde = value_serde or graph.default_value_serde
+    spec = _declare(left, right, foreign_key, joiner, kind, name, result_serde)
+
+    # Left side: each left update subscribes (or answers itself).
+    send = graph.add_processor(
+        "fk-join-send",
+        [left.node],
+        lambda: SubscriptionSendProcessor(spec),
+        name=f"{name}-send",
+        stores=[spec.left_states],
+        detail=kind,
+    )
+    subscriptions_in = _channel(
+        graph, f"{name}-subscription", [send], right.key_serde, SubscriptionSerde(left.key_serde)
+    )
+    # Right side: subscriptions and right updates become responses.
+    responders = _right_side(spec, name, right, right_view, subscriptions_in)
+    responses_in = _channel(
+        graph,
+        f"{name}-response",
+        responders,
+        left.key_serde,
+        ResponseSerde(right.value_serde),
+    )
+    # Left side again: current responses join the left row.
+    resolve = graph.add_processor(
+        "fk-join-resolve",
+        [responses_in],
+        lambda: ResponseResolveProcessor(spec, left_view),
+        name=f"{name}-resolve",
+        stores=[spec.left_states, *left_view.stores()],
+        detail=kind,
+    )
+    result = graph.add_processor(
+        "fk-join-result",
+        [send, resolve],
+        lambda: JoinResultProcessor(spec.results),
+        name=spec.result_step,
+        stores=[spec.results],
+    )
+    return Table(graph, result, StoreView(spec.results), left.key_serde, result_serde)
+
+
+def _declare(
+    left: Table[Any, Any],
+    right: Table[Any, Any],
+    foreign_key: Callable[[Any], Any],
+    joiner: Callable[[Any, Any], Any],
+    kind: str,
+    name: str,
+    result_serde: Serde[Any],
+) -> ForeignKeyJoinSpec:
+    """The join's spec, with its three stores declared in the graph."""
+    graph = left._graph
     spec = ForeignKeyJoinSpec(
         kind=kind,
         foreign_key=foreign_key,
@@ -74,35 +129,19 @@ def foreign_key_join(
     graph.add_store(
         spec.subscriptions, key_serde=spec.combined_key_serde, value_serde=SubscribedSerde()
     )
-    result_serde = value_serde or graph.default_value_serde
     graph.add_store(spec.results, key_serde=left.key_serde, value_serde=result_serde)
-    subscription_topic = TopicRef(f"{name}-subscription-repartition", internal=True)
-    response_topic = TopicRef(f"{name}-response-repartition", internal=True)
-    subscription_serde = SubscriptionSerde(left.key_serde)
-    response_serde = ResponseSerde(right.value_serde)
+    return spec
 
-    # Left side: each left update subscribes (or answers itself).
-    send = graph.add_processor(
-        "fk-join-send",
-        [left.node],
-        lambda: SubscriptionSendProcessor(spec),
-        name=f"{name}-send",
-        stores=[spec.left_states],
-        detail=kind,
-    )
-    graph.sink(
-        send, subscription_topic, right.key_serde, subscription_serde, spec.subscription_sink
-    )
 
-    # Right side: subscriptions and right updates become responses.
-    subscriptions_in = graph.add_node(
-        SourceNode(
-            name=f"{name}-subscription-source",
-            topics=(subscription_topic,),
-            key_serde=right.key_serde,
-            value_serde=subscription_serde,
-        )
-    )
+def _right_side(
+    spec: ForeignKeyJoinSpec,
+    name: str,
+    right: Table[Any, Any],
+    right_view: TableView,
+    subscriptions_in: str,
+) -> list[str]:
+    """The right side's two steps, which answer subscriptions and right updates."""
+    graph = right._graph
     subscribe = graph.add_processor(
         "fk-join-subscribe",
         [subscriptions_in],
@@ -117,38 +156,30 @@ def foreign_key_join(
         name=f"{name}-foreign-update",
         stores=[spec.subscriptions],
     )
+    return [subscribe, foreign_update]
+
+
+def _channel(
+    graph: GraphBuilder,
+    prefix: str,
+    parents: list[str],
+    key_serde: Serde[Any],
+    value_serde: Serde[Any],
+) -> str:
+    """``parents`` write to the internal topic ``<prefix>-repartition`` (step
+    ``<prefix>-sink``), read back by the step ``<prefix>-source``, whose name is returned."""
+    topic = TopicRef(f"{prefix}-repartition", internal=True)
     graph.add_node(
         SinkNode(
-            name=f"{name}-response-sink",
-            topic=response_topic,
-            parents=(subscribe, foreign_update),
-            key_serde=left.key_serde,
-            value_serde=response_serde,
+            name=f"{prefix}-sink",
+            topic=topic,
+            parents=tuple(parents),
+            key_serde=key_serde,
+            value_serde=value_serde,
         )
     )
-
-    # Left side again: current responses join the left row.
-    responses_in = graph.add_node(
+    return graph.add_node(
         SourceNode(
-            name=f"{name}-response-source",
-            topics=(response_topic,),
-            key_serde=left.key_serde,
-            value_serde=response_serde,
+            name=f"{prefix}-source", topics=(topic,), key_serde=key_serde, value_serde=value_serde
         )
     )
-    resolve = graph.add_processor(
-        "fk-join-resolve",
-        [responses_in],
-        lambda: ResponseResolveProcessor(spec, left_view),
-        name=f"{name}-resolve",
-        stores=[spec.left_states, *left_view.stores()],
-        detail=kind,
-    )
-    result = graph.add_processor(
-        "fk-join-result",
-        [send, resolve],
-        lambda: JoinResultProcessor(spec.results),
-        name=spec.result_step,
-        stores=[spec.results],
-    )
-    return Table(graph, result, StoreView(spec.results), left.key_serde, result_serde)
