@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
-from streamer.dsl import sinks, stream_joins
+from streamer.dsl import branching, sinks, stream_joins
 from streamer.dsl._types import K2, V2, VO, VR, K, V
 from streamer.errors import TopologyError
 from streamer.processors import stateless as sl
@@ -210,33 +210,7 @@ class Stream(Generic[K, V]):
         Returns one stream per branch name (plus ``default``, which takes records no
         predicate matched). Branch step names are ``<name>-<branch>``.
         """
-        if not branches:
-            msg = "branch() needs at least one named predicate"
-            raise TopologyError(msg)
-        if default is not None and default in branches:
-            msg = f"default branch {default!r} has the same name as a predicate branch"
-            raise TopologyError(msg)
-        graph = self._graph
-        base = graph.generated_name("branch") if name is None else name
-        outputs = {b: f"{base}-{b}" for b in branches}
-        predicates = {outputs[b]: p for b, p in branches.items()}
-        default_child = f"{base}-{default}" if default is not None else None
-        splitter = graph.add_processor(
-            "branch",
-            [self.node],
-            lambda: sl.BranchProcessor(predicates, default_child),
-            name=base,
-        )
-        if default is not None and default_child is not None:
-            outputs[default] = default_child
-        return {
-            branch: self._like(
-                graph.add_processor(
-                    "branch-output", [splitter], sl.PassThroughProcessor, name=child
-                )
-            )
-            for branch, child in outputs.items()
-        }
+        return branching.branch(self, branches, default, name)
 
     def merge(self, *others: Stream[K, V], name: str | None = None) -> Stream[K, V]:
         """One stream with the records of this and the other streams, in arrival order."""
