@@ -78,25 +78,7 @@ class WorkerLoop:
         self._info = WorkerInfo(config.app_id, config.slot, config.guarantee.value)
         self._latest = WorkerSnapshot(self._info)
         app_dir = config.state_dir / config.app_id
-        with ExitStack() as built:  # a client that fails to build closes the ones before it
-            self._admin = clients.admin()
-            self._producer = clients.producer()
-            built.callback(self._producer.close)
-            self._restorer = StateRestorer(clients.restore_consumer(), batch=config.restore_batch)
-            built.callback(self._restorer.close)
-            self._globals = GlobalTables(
-                topology,
-                app_dir / f"global-{config.slot}",
-                consumer=clients.restore_consumer,
-                admin=lambda: self._admin,
-            )
-            self._standbys = self._build_standbys(clients, app_dir)
-            if self._standbys is not None:
-                built.callback(self._standbys.close)
-            self._consumer = clients.group_consumer(
-                on_assigned=self._on_assigned, on_revoked=self._on_revoked, on_lost=self._on_lost
-            )
-            built.pop_all()
+        self._build_clients(clients, app_dir)
         self._tasks = TaskManager(
             topology,
             prefix=config.prefix,
@@ -120,6 +102,30 @@ class WorkerLoop:
         self._rebalances = 0
         self._cache_overflow = False
         self._next_publish = 0.0
+
+    def _build_clients(self, clients: ClientFactory, app_dir: Path) -> None:
+        """The admin, producer, restorer, global tables, standbys and group consumer, in
+        that order; a client that fails to build closes the ones built before it."""
+        with ExitStack() as built:
+            self._admin = clients.admin()
+            self._producer = clients.producer()
+            built.callback(self._producer.close)
+            restore_consumer = clients.restore_consumer()
+            self._restorer = StateRestorer(restore_consumer, batch=self._config.restore_batch)
+            built.callback(self._restorer.close)
+            self._globals = GlobalTables(
+                self._topology,
+                app_dir / f"global-{self._config.slot}",
+                consumer=clients.restore_consumer,
+                admin=lambda: self._admin,
+            )
+            self._standbys = self._build_standbys(clients, app_dir)
+            if self._standbys is not None:
+                built.callback(self._standbys.close)
+            self._consumer = clients.group_consumer(
+                on_assigned=self._on_assigned, on_revoked=self._on_revoked, on_lost=self._on_lost
+            )
+            built.pop_all()
 
     # --- start and stop ---------------------------------------------------------------------
 
