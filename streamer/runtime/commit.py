@@ -29,6 +29,14 @@ makes the records past the committed offsets be processed again, as at-least-onc
 The commit of a revoke or a clean stop (:meth:`CommitProtocol.commit` with ``wait=True``)
 flushes the producer first, so every interval is committed before it returns.
 
+An idle commit (nothing processed since the last one) still moves the committed offsets past
+transaction markers that the consumer has read since (at most once a second,
+:meth:`CommitProtocol.commit`): the marker that ends an upstream transaction can reach the
+consumer after the commit of the records before it, and with nothing processed after it a
+caught-up partition would otherwise show a lag of 1 forever. Only markers lie between the
+committed offset and the consumer's position then, so this commits no unprocessed record;
+under exactly-once it commits in a transaction of its own that holds no records.
+
 A failure in steps 1-3 that Kafka calls abortable, under exactly-once, runs :meth:`abort`:
 abort the transaction, drop the positions, roll the tasks back to their stores (which hold
 only committed writes) and seek every input to its committed offset. Nothing is restored.
@@ -54,6 +62,9 @@ from streamer.runtime.task import Task
 from streamer.runtime.task_manager import TaskManager
 
 log = logging.getLogger(__name__)
+
+MARKER_CHECK_INTERVAL_S = 1.0
+"""How often an idle commit looks for positions moved past transaction markers."""
 
 
 class _OutputSink:
@@ -102,6 +113,9 @@ class CommitProtocol:
         self._tasks = tasks
         self._purger = purger
         self._positions: dict[TP, int] = {}
+        self._committed: dict[TP, int] = {}
+        """The last committed offset of each owned input, as far as this worker knows."""
+        self._next_marker_check = 0.0
         self._intervals = Intervals()
         self.in_transaction = False
         self._stopped = False
@@ -124,11 +138,16 @@ class CommitProtocol:
         for tp, offset in last_offsets.items():
             self._positions[tp] = offset + 1
 
+    def note_committed(self, offsets: dict[TP, int]) -> None:
+        """The committed offsets of partitions just assigned (read from the group)."""
+        self._committed.update(offsets)
+
     def forget(self, partitions: Iterable[TP]) -> None:
         """Partitions that left this worker: their positions are not ours to commit."""
         partitions = list(partitions)
         for tp in partitions:
             self._positions.pop(tp, None)
+            self._committed.pop(tp, None)
         self._intervals.forget(partitions)
 
     def purge_repartitions(self, purger: RepartitionPurger) -> None:
@@ -165,15 +184,18 @@ class CommitProtocol:
             for task in running:
                 task.flush_changelog()
             if not self.exactly_once:
+                if not self._positions and not self._intervals:
+                    return self._commit_markers_read()
                 return self._end_interval(running, wait=wait)
             if not self.in_transaction:
                 # Nothing in flight: the stores may record the positions they reached.
                 self._tasks.committed(running)
-                return False
+                return self._commit_markers_read()
             metadata = self._offset_metadata()
             group = self._consumer.group_metadata()
             self.producer.commit(self._positions, group, metadata)
             self.in_transaction = False
+            self._committed.update(self._positions)
         except KafkaRuntimeError as exc:
             if exc.fatal or not self.exactly_once:
                 raise
@@ -208,6 +230,7 @@ class CommitProtocol:
         self.producer.check_errors()
         if positions and not self._commit_offsets(positions, metadata):
             return False
+        self._committed.update(positions)
         self._intervals.committed(count)
         if self._purger is not None and positions:
             self._purger.committed(positions)
@@ -272,10 +295,37 @@ class CommitProtocol:
             if position > self._positions[tp]:
                 self._positions[tp] = position
 
-    def _offset_metadata(self) -> dict[TP, str]:
+    def _commit_markers_read(self) -> bool:
+        """An idle commit: commit the positions of running tasks' inputs that moved past
+        transaction markers only (see the module docstring; a restoring task's inputs are
+        paused). Returns whether offsets were committed."""
+        now = time.monotonic()
+        if not self._committed or now < self._next_marker_check:
+            return False
+        self._next_marker_check = now + MARKER_CHECK_INTERVAL_S
+        running = [tp for tp in self._committed if tp in self._tasks.running]
+        moved = {
+            tp: position
+            for tp, position in self._consumer.positions(running).items()
+            if position > self._committed[tp]
+        }
+        if not moved:
+            return False
+        metadata = self._offset_metadata(moved)
+        if self.exactly_once:
+            self.begin()
+            self.producer.commit(moved, self._consumer.group_metadata(), metadata)
+            self.in_transaction = False
+        elif not self._commit_offsets(moved, metadata):
+            return False
+        self._committed.update(moved)
+        self.commits += 1
+        return True
+
+    def _offset_metadata(self, positions: Iterable[TP] | None = None) -> dict[TP, str]:
         """Each task's stream time, committed beside its input offsets."""
         metadata: dict[TP, str] = {}
-        for tp in self._positions:
+        for tp in self._positions if positions is None else positions:
             stream_time = self._tasks.stream_time_of(tp)
             if stream_time is not None:
                 metadata[tp] = encode_offset_metadata(stream_time)

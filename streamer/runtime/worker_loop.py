@@ -328,7 +328,9 @@ class WorkerLoop:
         self._consumer.pause(assignment.paused)
         committed = self._consumer.committed_with_metadata(partitions)
         self._tasks.resume_stream_times(assignment.new_tasks, committed)
-        self._skip_deleted_records({tp: offset for tp, (offset, _m) in committed.items()})
+        offsets = {tp: offset for tp, (offset, _m) in committed.items()}
+        self._commit.note_committed(offsets)
+        self._skip_deleted_records(offsets)
         log.info(
             "assigned %d partitions; %d new tasks (%d restoring): %s",
             len(partitions),
