@@ -93,15 +93,22 @@ def restore_starts(
     stores: Mapping[str, BytesStore],
     checkpoint: Mapping[str, int],
     ends: Mapping[str, tuple[TP, int]],
+    log_ends: Mapping[str, int],
 ) -> tuple[dict[str, int], list[str]]:
     """Per changelogged store, the offset to restore from, and the stores to wipe.
 
     Each store records the changelog position its contents reflect, in the write batches
     that change it; a checkpoint file may record another. Both are lower bounds of what
     the store holds, so the larger one is where its restore starts. A store with neither
-    but with contents is suspect (written by an older version): it is wiped. A store
-    ahead of its changelog's end belongs to a changelog that was deleted, recreated or
-    truncated: it is wiped too, with a warning.
+    but with contents is suspect (written by an older version): it is wiped.
+
+    ``ends`` are where a restore reads to (the last stable offset), ``log_ends`` the log
+    ends, read after them. A position is a log end the changelog had, so only a store
+    ahead of its changelog's log end belongs to a changelog that was deleted, recreated or
+    truncated: it is wiped too, with a warning. A store ahead of the last stable offset
+    only is not: the stable offset lags the log end while a committed transaction's
+    markers are being written (or another producer's transaction is open), and such a
+    store already holds what a restore would read; its start is then past its end.
     """
     starts: dict[str, int] = {}
     suspect: list[str] = []
@@ -114,17 +121,18 @@ def restore_starts(
                 suspect.append(name)
             continue
         start = max(known)
-        if start > end:
+        log_end = max(end, log_ends.get(name, end))
+        if start > log_end:
             log.warning(
-                "task %s: store %s is ahead of its changelog %s[%d] (position %d, end %d): "
-                "the changelog was deleted, recreated or truncated (e.g. by streamer "
+                "task %s: store %s is ahead of its changelog %s[%d] (position %d, log end "
+                "%d): the changelog was deleted, recreated or truncated (e.g. by streamer "
                 "replay or reset); wiping the store and restoring it in full",
                 task_id,
                 name,
                 tp[0],
                 tp[1],
                 start,
-                end,
+                log_end,
             )
             suspect.append(name)
             continue

@@ -6,11 +6,12 @@ commit protocol use the methods below.
 
 Lifecycle of a task, in order:
 
-1. **open** (:meth:`assign`): read its checkpoint, decide what to restore, open its stores.
-   A checkpoint past its changelog's end means the changelog was recreated (``replay`` or
-   ``reset``): the checkpoint is dropped. Without a valid checkpoint the local stores may
-   hold anything, so they are wiped and restored in full. Under exactly-once a checkpoint is
-   valid only for the clean close that wrote it, so it is deleted once read.
+1. **open** (:meth:`assign`): open its stores (waiting while the previous owner on this
+   host still holds them), then read its checkpoint and its changelogs' ends, and decide
+   what to restore. A store whose position (or checkpoint) is past its changelog's log end
+   means the changelog was recreated (``replay`` or ``reset``): the store is wiped and
+   restored in full, as is one with contents but no position. Under exactly-once a
+   checkpoint is valid only for the clean close that wrote it, so it is deleted once read.
 2. **restoring**: its input partitions stay paused until the restorer reports every store
    caught up (:meth:`restored`); only then does it appear in :attr:`running`.
 3. **running**: records are processed; at each commit :meth:`committed` applies the cached
@@ -308,12 +309,27 @@ class TaskManager:
         return dict(checkpoint)
 
     def _open(self, task_id: TaskId) -> TaskSlot:
+        """Open the task's stores, then read their checkpoint and their changelogs' ends.
+
+        In that order: opening a store waits while another process of this host (the task's
+        previous owner, still committing and closing) holds it, and what that owner leaves
+        (its last writes, their position, its checkpoint) is final only once it let go. Ends
+        read before would be older than the store and make it look ahead of its changelog.
+        """
         directory = self._app_dir / str(task_id)
-        ends = self._changelog_ends(task_id)
-        checkpoint = self._load_checkpoint(directory / CHECKPOINT_FILE)
         directory.mkdir(parents=True, exist_ok=True)
-        task = self._build_or_rebuild(task_id, directory, list(ends))
-        starts, suspect = restore_starts(task_id, task.restore_targets(), checkpoint, ends)
+        changelogged = list(self._changelog_partitions(task_id))
+        task = self._build_or_rebuild(task_id, directory, changelogged)
+        try:
+            checkpoint = self._load_checkpoint(directory / CHECKPOINT_FILE)
+            ends = self._changelog_ends(task_id)
+            log_ends = self._end_offsets([task_id])[task_id] if ends else {}
+        except BaseException:
+            task.close()
+            raise
+        starts, suspect = restore_starts(
+            task_id, task.restore_targets(), checkpoint, ends, log_ends
+        )
         if suspect:
             task.close()
             for store in suspect:

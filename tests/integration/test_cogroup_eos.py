@@ -141,6 +141,21 @@ def test_cogroup_is_exact_across_sigkills(kafka: KafkaCluster, new_topic, tmp_pa
         histories[key.decode()].append(decode(value))
         partitions[key.decode()].add(partition)
     assert all(len(p) == 1 for p in partitions.values()), "a user's aggregate in two tasks"
-    for history in histories.values():
-        _check_steps(history)
-    assert {user: h[-1] for user, h in histories.items()} == _totals(clicks, purchases)
+    for user, history in histories.items():
+        try:
+            _check_steps(history)
+        except AssertionError as exc:
+            raise AssertionError(f"{user}: {exc}\n{_diagnosis(workers, tmp_path)}") from None
+    finals = {user: h[-1] for user, h in histories.items()}
+    assert finals == _totals(clicks, purchases), _diagnosis(workers, tmp_path)
+
+
+def _diagnosis(workers: list[WorkerProcess], log_dir: Path) -> str:
+    """The workers' own warnings and errors (state wiped, restores, aborts), for a failure."""
+    lines = [
+        line
+        for worker in workers
+        for line in worker.log_text().splitlines()
+        if " streamer.runtime." in line and (" WARNING " in line or " ERROR " in line)
+    ]
+    return "\n".join([f"worker logs in {log_dir}; their warnings:", *lines[-40:]])
