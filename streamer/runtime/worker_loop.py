@@ -324,9 +324,13 @@ class WorkerLoop:
 
     def _on_assigned(self, partitions: list[TP]) -> None:
         self._rebalances += 1
+        # First: under read_committed the offset fetch asks for stable offsets, so it waits
+        # for a transaction the previous owner left pending. Once that transaction is
+        # complete its changelog markers are written too, so the changelog ends read by
+        # assign() below include its writes.
+        committed = self._consumer.committed_with_metadata(partitions)
         assignment = self._tasks.assign(partitions)
         self._consumer.pause(assignment.paused)
-        committed = self._consumer.committed_with_metadata(partitions)
         self._tasks.resume_stream_times(assignment.new_tasks, committed)
         offsets = {tp: offset for tp, (offset, _m) in committed.items()}
         self._commit.note_committed(offsets)
